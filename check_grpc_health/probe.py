@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 # grpc core connectivity states, as cygrpc numbers them.
 _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
+# How often a blocked main thread wakes to let Python run pending signal handlers.
+_SIGNAL_CHECK_INTERVAL = 0.05
 
 
 class _StreamCall(Protocol):
@@ -126,7 +128,7 @@ class HealthChannel:
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
             state = self._await_with_subscribe(timeout)
         else:
-            state = _await_connectivity(raw, time.time() + timeout)
+            state = _await_connectivity(raw, timeout)
         if state == _READY:
             return time.monotonic() - started
         if state in (_IDLE, _CONNECTING):
@@ -444,15 +446,37 @@ class _Waiter:
             self._pause()
 
 
-def _await_connectivity(raw: _RawChannel, deadline: float) -> int:
-    """Block until the channel is READY or has failed, or ``deadline`` (epoch) passes."""
-    state = raw.check_connectivity_state(True)
-    while state in (_IDLE, _CONNECTING):
-        event = raw.watch_connectivity_state(state, deadline)
-        if not event.success:
-            break
-        state = raw.check_connectivity_state(True)
-    return state
+def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
+    """Block until the channel is READY or has failed, or ``timeout`` seconds pass.
+
+    grpcio's watch runs in a helper thread while this thread waits on an event. A
+    signal handler that raises here (SIGTERM, Ctrl-C) then interrupts only the event
+    wait: the helper still reaps its watch when the channel closes. Interrupting the
+    watch itself would leave it unreaped, and ``Channel.close`` would wait forever.
+    """
+    deadline = time.time() + timeout
+    outcome = [raw.check_connectivity_state(True)]
+    if outcome[0] not in (_IDLE, _CONNECTING):
+        return outcome[0]
+    settled = threading.Event()
+
+    def follow() -> None:
+        state = outcome[0]
+        while state in (_IDLE, _CONNECTING):
+            if not raw.watch_connectivity_state(state, deadline).success:
+                break
+            state = raw.check_connectivity_state(True)
+        outcome[0] = state
+        settled.set()
+
+    threading.Thread(target=follow, name="grpc-health-connect", daemon=True).start()
+    # The helper sets the event the moment the state settles, so the slices add no
+    # delay. They exist because a signal may be delivered to another thread, and the
+    # main thread only runs Python signal handlers when it wakes up.
+    give_up = time.monotonic() + timeout + 1.0
+    while not settled.wait(_SIGNAL_CHECK_INTERVAL) and time.monotonic() < give_up:
+        pass
+    return outcome[0]
 
 
 def _code(error: grpc.RpcError) -> grpc.StatusCode:

@@ -1,0 +1,155 @@
+"""Shared fixtures: real servers, hostile peers and trustme certificates."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+import trustme
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import (
+    HealthServer,
+    RawListener,
+    black_hole,
+    closed_port,
+    http1_responder,
+    random_bytes_responder,
+    start_health_server,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., HealthServer]]:
+    """Factory: ``start_server(statuses={...}, servicer=..., credentials=...)``."""
+    started: list[HealthServer] = []
+
+    def start(**kwargs: Any) -> HealthServer:
+        server = start_health_server(**kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def server(start_server: Callable[..., HealthServer]) -> HealthServer:
+    """A plaintext server: overall health SERVING, ``ready`` SERVING, ``down`` NOT_SERVING."""
+    return start_server(statuses={"": 1, "ready": 1, "down": 2, "unknown": 0})
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short temporary directory, for unix socket paths (limited to about 107 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="cgh-") as name:
+        yield Path(name)
+
+
+@pytest.fixture
+def unix_server(start_server: Callable[..., HealthServer], short_tmp: Path) -> HealthServer:
+    return start_server(unix_path=str(short_tmp / "health.sock"))
+
+
+@dataclass
+class TlsMaterial:
+    """trustme certificates written to files, as a user would have them."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca_cert: Path
+    server_name: str
+    ca: trustme.CA
+
+    def server_credentials(self, *, require_client: bool = False) -> grpc.ServerCredentials:
+        root = self.ca_cert.read_bytes() if require_client else None
+        return grpc.ssl_server_credentials(
+            [(self.server_key.read_bytes(), self.server_cert.read_bytes())],
+            root_certificates=root,
+            require_client_auth=require_client,
+        )
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    base = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    server = ca.issue_cert("health.example.test", "127.0.0.1", "::1", "localhost")
+    client = ca.issue_cert("client@example.test")
+    other = trustme.CA()
+    paths = {
+        "ca_cert": base / "ca.pem",
+        "server_cert": base / "server.pem",
+        "server_key": base / "server.key",
+        "client_cert": base / "client.pem",
+        "client_key": base / "client.key",
+        "other_ca_cert": base / "other-ca.pem",
+    }
+    ca.cert_pem.write_to_path(str(paths["ca_cert"]))
+    server.cert_chain_pems[0].write_to_path(str(paths["server_cert"]))
+    server.private_key_pem.write_to_path(str(paths["server_key"]))
+    client.cert_chain_pems[0].write_to_path(str(paths["client_cert"]))
+    client.private_key_pem.write_to_path(str(paths["client_key"]))
+    other.cert_pem.write_to_path(str(paths["other_ca_cert"]))
+    return TlsMaterial(server_name="health.example.test", ca=ca, **paths)
+
+
+@pytest.fixture
+def tls_server(
+    start_server: Callable[..., HealthServer], tls_material: TlsMaterial
+) -> HealthServer:
+    return start_server(credentials=tls_material.server_credentials())
+
+
+@pytest.fixture
+def mtls_server(
+    start_server: Callable[..., HealthServer], tls_material: TlsMaterial
+) -> HealthServer:
+    return start_server(credentials=tls_material.server_credentials(require_client=True))
+
+
+@pytest.fixture
+def raw_listener() -> Iterator[Callable[..., RawListener]]:
+    listeners: list[RawListener] = []
+
+    def start(handler: Any) -> RawListener:
+        listener = RawListener(handler)
+        listeners.append(listener)
+        return listener
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+@pytest.fixture
+def black_hole_address(raw_listener: Callable[..., RawListener]) -> str:
+    return raw_listener(black_hole).address
+
+
+@pytest.fixture
+def http1_address(raw_listener: Callable[..., RawListener]) -> str:
+    return raw_listener(http1_responder).address
+
+
+@pytest.fixture
+def random_bytes_address(raw_listener: Callable[..., RawListener]) -> str:
+    return raw_listener(random_bytes_responder).address
+
+
+@pytest.fixture
+def closed_address() -> str:
+    return f"127.0.0.1:{closed_port()}"

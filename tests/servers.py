@@ -1,0 +1,204 @@
+"""Real peers for the tests: gRPC health servers and hostile listeners on loopback.
+
+Every server binds 127.0.0.1 on an ephemeral port (or a unix socket) and is stopped
+by the fixture that started it. Nothing here is a mock: the client under test speaks
+to a real socket every time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+UNKNOWN = health_pb2.HealthCheckResponse.UNKNOWN
+
+
+class SlowHealthServicer(health.HealthServicer):
+    """Answers Check after ``delay`` seconds."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def Check(self, request: Any, context: Any) -> Any:
+        time.sleep(self.delay)
+        return super().Check(request, context)
+
+
+class NoWatchHealthServicer(health.HealthServicer):
+    """A health service whose Watch is UNIMPLEMENTED, as in many older servers."""
+
+    def Watch(self, request: Any, context: Any, send_response_callback: Any = None) -> Any:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+
+
+class FlappingHealthServicer(health.HealthServicer):
+    """Alternates SERVING and NOT_SERVING on every Check."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def Check(self, request: Any, context: Any) -> Any:
+        with self.lock:
+            self.calls += 1
+            status = SERVING if self.calls % 2 else NOT_SERVING
+        return health_pb2.HealthCheckResponse(status=status)
+
+
+class BigMetadataHealthServicer(health.HealthServicer):
+    """Sends initial metadata larger than a client accepts by default."""
+
+    def Check(self, request: Any, context: Any) -> Any:
+        context.send_initial_metadata((("x-big", "a" * 64 * 1024),))
+        return super().Check(request, context)
+
+
+class HeaderRecordingServicer(health.HealthServicer):
+    """Remembers the invocation metadata of the last Check (to test headers and UA)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict[str, str]] = []
+
+    def Check(self, request: Any, context: Any) -> Any:
+        self.seen.append({k: v for k, v in context.invocation_metadata()})
+        return super().Check(request, context)
+
+
+@dataclass
+class HealthServer:
+    """A running gRPC server with the health service, flipped with :meth:`set`."""
+
+    server: grpc.Server
+    servicer: health.HealthServicer
+    address: str
+    port: int | None = None
+    unix_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def set(self, service: str, status: int) -> None:
+        self.servicer.set(service, status)
+
+    def stop(self) -> None:
+        self.server.stop(grace=None)
+
+
+def start_health_server(
+    *,
+    statuses: dict[str, int] | None = None,
+    servicer: health.HealthServicer | None = None,
+    credentials: grpc.ServerCredentials | None = None,
+    unix_path: str | None = None,
+    with_health: bool = True,
+    reflection: bool = False,
+) -> HealthServer:
+    """Start a server on 127.0.0.1:0 (or ``unix_path``) and return it running."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    servicer = servicer or health.HealthServicer()
+    if with_health:
+        health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for service, status in (statuses if statuses is not None else {"": SERVING}).items():
+        servicer.set(service, status)
+    if reflection:
+        from grpc_reflection.v1alpha import reflection as grpc_reflection
+
+        names = [
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            grpc_reflection.SERVICE_NAME,
+        ]
+        grpc_reflection.enable_server_reflection(names, server)
+    bind = f"unix:{unix_path}" if unix_path else "127.0.0.1:0"
+    if credentials is None:
+        port = server.add_insecure_port(bind)
+    else:
+        port = server.add_secure_port(bind, credentials)
+    server.start()
+    if unix_path:
+        return HealthServer(server, servicer, f"unix:{unix_path}", unix_path=unix_path)
+    return HealthServer(server, servicer, f"127.0.0.1:{port}", port=port)
+
+
+class RawListener:
+    """A TCP listener on 127.0.0.1 that treats each connection with ``handler``.
+
+    ``handler`` gets the accepted socket. The listener and every accepted socket are
+    closed by :meth:`close`.
+    """
+
+    def __init__(self, handler: Any) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port: int = self.sock.getsockname()[1]
+        self.address = f"127.0.0.1:{self.port}"
+        self.handler = handler
+        self.accepted: list[socket.socket] = []
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            self.handler(conn, self.stopping)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(1)
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def black_hole(conn: socket.socket, stopping: threading.Event) -> None:
+    """Accept and never speak."""
+    stopping.wait(60)
+
+
+def http1_responder(conn: socket.socket, stopping: threading.Event) -> None:
+    """Answer whatever arrives with an HTTP/1.1 response and close."""
+    conn.settimeout(2)
+    with contextlib.suppress(OSError):
+        conn.recv(4096)
+    conn.sendall(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+        b"Content-Length: 11\r\nConnection: close\r\n\r\nbad request"
+    )
+    conn.close()
+
+
+def random_bytes_responder(conn: socket.socket, stopping: threading.Event) -> None:
+    """Send random bytes and close."""
+    conn.sendall(os.urandom(512))
+    conn.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 with nothing listening (bound, then released)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
