@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -87,7 +88,12 @@ class TlsMaterial:
 def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     base = tmp_path_factory.mktemp("tls")
     ca = trustme.CA()
-    server = ca.issue_cert("health.example.test", "127.0.0.1", "::1", "localhost")
+    # 90 days, like a typical ACME certificate, so certificate-expiry thresholds have
+    # something real to judge.
+    not_after = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=90)
+    server = ca.issue_cert(
+        "health.example.test", "127.0.0.1", "::1", "localhost", not_after=not_after
+    )
     client = ca.issue_cert("client@example.test")
     other = trustme.CA()
     paths = {

@@ -104,8 +104,9 @@ def start_health_server(
     unix_path: str | None = None,
     with_health: bool = True,
     reflection: bool = False,
+    port: int = 0,
 ) -> HealthServer:
-    """Start a server on 127.0.0.1:0 (or ``unix_path``) and return it running."""
+    """Start a server on 127.0.0.1 (``port`` 0 picks a free one) or ``unix_path``."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     servicer = servicer or health.HealthServicer()
     if with_health:
@@ -120,7 +121,7 @@ def start_health_server(
             grpc_reflection.SERVICE_NAME,
         ]
         grpc_reflection.enable_server_reflection(names, server)
-    bind = f"unix:{unix_path}" if unix_path else "127.0.0.1:0"
+    bind = f"unix:{unix_path}" if unix_path else f"127.0.0.1:{port}"
     if credentials is None:
         port = server.add_insecure_port(bind)
     else:

@@ -1,0 +1,191 @@
+"""The demo: an embedded health server, and the project's tools run against it.
+
+Layer: adapter (a console script, ``check-grpc-health-demo``). Not on any hot path.
+
+``check-grpc-health-demo`` starts a health server in this process with a few services
+(one serving, one not, one that turns SERVING after a few seconds), then runs the real
+``check_grpc_health`` plugin and ``grpc_health_probe`` commands against it and shows
+what a user would see, exit codes included, and waits on the flipping service with
+the core's Watch. ``check-grpc-health-demo serve`` only serves, with statuses from the
+command line, for trying the tools by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from check_grpc_health.options import ProbeOptions
+from check_grpc_health.probe import watch
+from check_grpc_health.results import HealthStatus
+from check_grpc_health.targets import parse_target
+
+_DEMO_STATUSES = {"": "SERVING", "orders": "SERVING", "payments": "NOT_SERVING"}
+_FLIPPING_SERVICE = "search"
+_FLIP_AFTER = 3.0
+
+
+def start_server(
+    statuses: dict[str, str], host: str = "127.0.0.1", port: int = 0
+) -> tuple[grpc.Server, health.HealthServicer, int]:
+    """Start a gRPC server with the health service and the given statuses set."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    for service, status in statuses.items():
+        servicer.set(service, _status_number(status))
+    bound = server.add_insecure_port(f"{host}:{port}")
+    server.start()
+    return server, servicer, bound
+
+
+def _status_number(name: str) -> int:
+    try:
+        number: int = health_pb2.HealthCheckResponse.ServingStatus.Value(name.upper())
+    except ValueError:
+        choices = ", ".join(status.name for status in HealthStatus)
+        raise argparse.ArgumentTypeError(f"unknown status {name!r} (choose {choices})") from None
+    return number
+
+
+def _tool(name: str) -> str | None:
+    """The console script installed beside this interpreter, else one on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+def _run_and_show(argv: list[str]) -> None:
+    tool = _tool(argv[0])
+    print(f"$ {' '.join(argv)}")
+    if tool is None:
+        print(f"  ({argv[0]} is not installed)\n")
+        return
+    done = subprocess.run(
+        [tool, *argv[1:]], capture_output=True, text=True, timeout=30, check=False
+    )
+    for line in (done.stdout + done.stderr).splitlines():
+        print(f"  {line}")
+    print(f"  [exit code {done.returncode}]\n")
+
+
+def run_demo() -> int:
+    """Start the embedded server, show the tools against it, then wait on a flip."""
+    statuses = dict(_DEMO_STATUSES, **{_FLIPPING_SERVICE: "NOT_SERVING"})
+    server, servicer, port = start_server(statuses)
+    address = f"127.0.0.1:{port}"
+    print(f"Embedded health server on {address} with services:")
+    for service, status in statuses.items():
+        print(f"  {service or '(overall)':<10} {status}")
+    print(f"  ({_FLIPPING_SERVICE} turns SERVING {_FLIP_AFTER:g} s after start)\n")
+    flipped_at: list[float] = []
+
+    def flip() -> None:
+        flipped_at.append(time.monotonic())
+        servicer.set(_FLIPPING_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+
+    timer = threading.Timer(_FLIP_AFTER, flip)
+    timer.start()
+    try:
+        _run_and_show(["check_grpc_health", "-H", address])
+        _run_and_show(["check_grpc_health", "-H", address, "-s", "orders", "-s", "payments"])
+        _run_and_show(["check_grpc_health", "-H", address, "-w", "0.000001", "-c", "1"])
+        _run_and_show(["check_grpc_health", "-H", "127.0.0.1:1"])
+        _run_and_show(["grpc_health_probe", f"-addr={address}"])
+        _run_and_show(["grpc_health_probe", f"-addr={address}", "-service=payments"])
+        _run_and_show(["grpc_health_probe", f"-addr={address}", "-service=nope"])
+        print(f"Waiting on the Watch stream until {_FLIPPING_SERVICE!r} is SERVING ...")
+        result = watch(
+            ProbeOptions(parse_target(address), services=(_FLIPPING_SERVICE,)), timeout=10
+        )
+        lag = (time.monotonic() - flipped_at[0]) * 1000 if flipped_at else float("nan")
+        state = "reached" if result.reached else "NOT reached"
+        print(
+            f"  {state} after {result.elapsed:.2f} s via {result.method}, "
+            f"{lag:.1f} ms after the server flipped"
+        )
+        return 0 if result.reached else 1
+    finally:
+        timer.cancel()
+        server.stop(grace=None)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Serve until interrupted, with the statuses given on the command line."""
+    statuses = dict(args.status) if args.status else {"": "SERVING"}
+    server, servicer, port = start_server(statuses, args.host, args.port)
+    for service, status, after in args.flip or ():
+        timer = threading.Timer(after, servicer.set, (service, _status_number(status)))
+        timer.daemon = True
+        timer.start()
+    print(f"serving grpc.health.v1 on {args.host}:{port} (Ctrl-C to stop)", flush=True)
+    for service, status in statuses.items():
+        print(f"  {service or '(overall)'}: {status.upper()}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    servicer.enter_graceful_shutdown()
+    server.stop(grace=1).wait()
+    return 0
+
+
+def _service_status(text: str) -> tuple[str, str]:
+    service, sep, status = text.rpartition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected SERVICE=STATUS, got {text!r}")
+    _status_number(status)
+    return service, status.upper()
+
+
+def _flip(text: str) -> tuple[str, str, float]:
+    spec, sep, after = text.rpartition("@")
+    service, status = _service_status(spec)
+    try:
+        seconds = float(after) if sep else 5.0
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad delay in {text!r}") from None
+    return service, status, seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``check-grpc-health-demo``."""
+    parser = argparse.ArgumentParser(
+        prog="check-grpc-health-demo", description=__doc__.split("\n\n")[1]
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve_parser = commands.add_parser("serve", help="only serve, for trying the tools by hand")
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=50051)
+    serve_parser.add_argument(
+        "--status",
+        action="append",
+        type=_service_status,
+        metavar="SERVICE=STATUS",
+        help="set a status, e.g. orders=SERVING; an empty SERVICE is the overall health",
+    )
+    serve_parser.add_argument(
+        "--flip",
+        action="append",
+        type=_flip,
+        metavar="SERVICE=STATUS@SECONDS",
+        help="change a status after a delay, e.g. search=SERVING@5",
+    )
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return run_demo()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
