@@ -17,8 +17,7 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from check_grpc_health.results import CertificateInfo, ConnectFailure, InvalidArgument
 
@@ -28,8 +27,7 @@ if TYPE_CHECKING:
     from check_grpc_health.targets import Target
 
 
-@dataclass(frozen=True)
-class TlsOptions:
+class TlsOptions(NamedTuple):
     """How to secure the channel. File fields are paths to PEM files.
 
     ``verify=False`` is the "no verify" mode described in the module docstring;
@@ -43,8 +41,7 @@ class TlsOptions:
     verify: bool = True
 
 
-@dataclass(frozen=True)
-class ChannelSecurity:
+class ChannelSecurity(NamedTuple):
     """Credentials for grpcio, plus the channel options they need."""
 
     credentials: grpc.ChannelCredentials
