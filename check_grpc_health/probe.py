@@ -84,7 +84,11 @@ class HealthChannel:
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
         options = self.options
-        channel_options: list[tuple[str, Any]] = []
+        channel_options: list[tuple[str, Any]] = [
+            # A connection attempt to a silent peer otherwise outlives close() by up to
+            # grpc's 20 s minimum connect timeout, holding a socket.
+            ("grpc.min_reconnect_backoff_ms", max(int(options.connect_timeout * 1000), 1)),
+        ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
         if options.authority:
