@@ -111,6 +111,11 @@ class HealthChannel:
             return grpc.secure_channel(target, credentials, channel_options, compression)
         return grpc.insecure_channel(target, channel_options, compression=compression)
 
+    @property
+    def grpc_channel(self) -> grpc.Channel:
+        """The underlying grpcio channel, for RPCs other than health (e.g. reflection)."""
+        return self._channel
+
     def __enter__(self) -> HealthChannel:
         return self
 
@@ -178,11 +183,11 @@ class HealthChannel:
                 wait_for_ready=False,
             )
         except grpc.RpcError as error:
-            detail = _details(error)
+            detail = rpc_details(error)
             raise ConnectFailure(
                 f"failed to connect to {self.options.target.display}: {detail}",
                 target=self.options.target.display,
-                timed_out=_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED,
+                timed_out=rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED,
                 detail=detail,
             ) from None
 
@@ -416,7 +421,7 @@ class _Waiter:
                 for response in stream:
                     self._record(service, HealthStatus(response.status))
             except grpc.RpcError as error:
-                code = _code(error)
+                code = rpc_code(error)
                 if code is grpc.StatusCode.UNIMPLEMENTED:
                     self._poll_service(channel, service)
                     return
@@ -483,19 +488,21 @@ def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
     return outcome[0]
 
 
-def _code(error: grpc.RpcError) -> grpc.StatusCode:
+def rpc_code(error: grpc.RpcError) -> grpc.StatusCode:
+    """The status code of a failed call (grpcio's errors are also ``grpc.Call``s)."""
     code: grpc.StatusCode = error.code()
     return code
 
 
-def _details(error: grpc.RpcError) -> str:
+def rpc_details(error: grpc.RpcError) -> str:
+    """The status message of a failed call, or an empty string."""
     details: str | None = error.details()
     return details or ""
 
 
 def _rpc_failure(service: str, error: grpc.RpcError) -> RpcFailure:
-    code = _code(error)
-    details = _details(error)
+    code = rpc_code(error)
+    details = rpc_details(error)
     name = code.name
     label = f"service {service!r}" if service else "the server's overall health"
     if name == "UNIMPLEMENTED":

@@ -104,6 +104,7 @@ def start_health_server(
     unix_path: str | None = None,
     with_health: bool = True,
     reflection: bool = False,
+    extra_services: tuple[str, ...] = (),
     port: int = 0,
 ) -> HealthServer:
     """Start a server on 127.0.0.1 (``port`` 0 picks a free one) or ``unix_path``."""
@@ -119,6 +120,7 @@ def start_health_server(
         names = [
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             grpc_reflection.SERVICE_NAME,
+            *extra_services,
         ]
         grpc_reflection.enable_server_reflection(names, server)
     bind = f"unix:{unix_path}" if unix_path else f"127.0.0.1:{port}"

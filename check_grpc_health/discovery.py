@@ -1,0 +1,114 @@
+"""Discovery for the core: the services a server offers, and the addresses behind a name.
+
+Layer: core. Service listing speaks gRPC server reflection. Its message classes come
+from ``grpcio-reflection`` and are imported only when a listing is asked for, so a
+plain check never pays for them. Address resolution uses the system resolver.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any
+
+import grpc
+
+from check_grpc_health.probe import HealthChannel, rpc_code, rpc_details
+from check_grpc_health.results import ConnectFailure, HealthCheckError, InvalidArgument
+from check_grpc_health.targets import Target, parse_target
+
+if TYPE_CHECKING:
+    from check_grpc_health.options import ProbeOptions
+
+# v1 and v1alpha carry the same messages under two names; servers offer one or both.
+_REFLECTION_METHODS = (
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+)
+# Infrastructure services that are not worth a health check of their own.
+SKIPPED_SERVICES = frozenset(
+    {
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    }
+)
+
+
+class ReflectionUnavailable(HealthCheckError):
+    """The server does not offer gRPC server reflection, so its services cannot be listed."""
+
+
+def list_services(options: ProbeOptions) -> tuple[str, ...]:
+    """Return the services the server lists through reflection, less health and reflection.
+
+    Raises :class:`ReflectionUnavailable` when the server has no reflection service,
+    :class:`ConnectFailure` when it cannot be reached, and :class:`InvalidArgument` for
+    bad options.
+    """
+    try:
+        from grpc_reflection.v1alpha import reflection_pb2
+    except ImportError:
+        raise InvalidArgument(
+            "listing services needs the grpcio-reflection package (pip install grpcio-reflection)"
+        ) from None
+    with HealthChannel(options) as channel:
+        channel.connect(options.connect_timeout)
+        for method in _REFLECTION_METHODS:
+            call = channel.grpc_channel.stream_stream(
+                method,
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            request = reflection_pb2.ServerReflectionRequest(list_services="")
+            try:
+                responses: Any = call(
+                    iter((request,)),
+                    timeout=options.rpc_timeout,
+                    metadata=options.metadata or None,
+                )
+                names = [
+                    service.name
+                    for response in responses
+                    for service in response.list_services_response.service
+                ]
+            except grpc.RpcError as error:
+                code = rpc_code(error)
+                if code is grpc.StatusCode.UNIMPLEMENTED:
+                    continue
+                raise ConnectFailure(
+                    f"listing services on {options.target.display} failed: "
+                    f"{code.name}: {rpc_details(error)}",
+                    target=options.target.display,
+                    timed_out=code is grpc.StatusCode.DEADLINE_EXCEEDED,
+                    detail=rpc_details(error),
+                ) from None
+            return tuple(sorted(set(names) - SKIPPED_SERVICES))
+    raise ReflectionUnavailable(
+        f"{options.target.display} does not offer gRPC server reflection, "
+        "so its services cannot be listed"
+    )
+
+
+def resolve_addresses(target: Target, family: int = socket.AF_UNSPEC) -> tuple[Target, ...]:
+    """Resolve a host:port target to one target per address (A and AAAA records).
+
+    ``family`` is ``socket.AF_INET``, ``socket.AF_INET6`` or ``AF_UNSPEC`` for both.
+    Each returned target dials one IP literal; its ``display`` names the address.
+    Unix targets cannot be resolved and raise :class:`InvalidArgument`.
+    """
+    if target.host is None or target.port is None:
+        raise InvalidArgument(f"{target.display} is not a host name that can be resolved")
+    try:
+        infos = socket.getaddrinfo(target.host, target.port, family, socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise ConnectFailure(
+            f"cannot resolve {target.host}: {error.strerror}",
+            target=target.display,
+            timed_out=False,
+            detail=str(error.strerror),
+        ) from None
+    addresses = dict.fromkeys(str(info[4][0]) for info in infos)
+    return tuple(
+        parse_target(f"[{address}]" if ":" in address else address, target.port)
+        for address in addresses
+    )

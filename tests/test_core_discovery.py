@@ -1,0 +1,58 @@
+"""Discovery against real servers: reflection on and off, and addresses behind a name."""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING
+
+import pytest
+
+from check_grpc_health.discovery import ReflectionUnavailable, list_services, resolve_addresses
+from check_grpc_health.options import ProbeOptions
+from check_grpc_health.results import ConnectFailure, InvalidArgument
+from check_grpc_health.targets import parse_target
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from servers import HealthServer
+
+
+def test_lists_services_without_health_and_reflection(
+    start_server: Callable[..., HealthServer],
+) -> None:
+    server = start_server(reflection=True, extra_services=("shop.v1.Orders", "shop.v1.Carts"))
+    services = list_services(ProbeOptions(parse_target(server.address)))
+    assert services == ("shop.v1.Carts", "shop.v1.Orders")
+
+
+def test_server_without_reflection_says_so(server: HealthServer) -> None:
+    with pytest.raises(ReflectionUnavailable) as caught:
+        list_services(ProbeOptions(parse_target(server.address)))
+    assert str(caught.value) == (
+        f"{server.address} does not offer gRPC server reflection, so its services cannot be listed"
+    )
+
+
+def test_listing_a_closed_port_is_a_connection_failure(closed_address: str) -> None:
+    with pytest.raises(ConnectFailure):
+        list_services(ProbeOptions(parse_target(closed_address)))
+
+
+def test_resolves_localhost_to_loopback_addresses() -> None:
+    targets = resolve_addresses(parse_target("localhost:50051"), socket.AF_INET)
+    assert [t.grpc_target for t in targets] == ["127.0.0.1:50051"]
+    assert all(t.port == 50051 for t in targets)
+
+
+def test_resolving_ip_literals_and_unix_sockets() -> None:
+    assert [t.grpc_target for t in resolve_addresses(parse_target("127.0.0.2:7"))] == [
+        "127.0.0.2:7"
+    ]
+    with pytest.raises(InvalidArgument, match="not a host name that can be resolved"):
+        resolve_addresses(parse_target("unix:/tmp/x.sock"))
+
+
+def test_unresolvable_name_is_a_connection_failure() -> None:
+    with pytest.raises(ConnectFailure, match="cannot resolve no-such-host.invalid"):
+        resolve_addresses(parse_target("no-such-host.invalid:1"))
