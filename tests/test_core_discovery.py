@@ -54,5 +54,5 @@ def test_resolving_ip_literals_and_unix_sockets() -> None:
 
 
 def test_unresolvable_name_is_a_connection_failure() -> None:
-    with pytest.raises(ConnectFailure, match="cannot resolve no-such-host.invalid"):
+    with pytest.raises(ConnectFailure, match=r"cannot resolve no-such-host\.invalid"):
         resolve_addresses(parse_target("no-such-host.invalid:1"))
