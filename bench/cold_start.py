@@ -22,6 +22,7 @@ import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
@@ -48,7 +49,8 @@ CHILD_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDO
 def run(argv: list[str]) -> Sample:
     """Run one process to completion; measure wall, CPU and peak RSS of that child only."""
     started = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, CHILD_ENV)
+    quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
+    pid = os.posix_spawn(argv[0], argv, CHILD_ENV, file_actions=quiet)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - started
     return Sample(
@@ -84,23 +86,32 @@ def closed_port() -> int:
     return port
 
 
-def cases(port: int, refused: int, hole: int) -> dict[str, tuple[list[str], list[str], int]]:
-    """name -> (floor argv, case argv, expected exit code)."""
+class Case(NamedTuple):
+    floor: list[str]
+    argv: list[str]
+    expected_exit: int
+    deadline_ms: float = 0.0
+
+
+def cases(port: int, refused: int, hole: int) -> dict[str, Case]:
+    """The measured commands, each with its floor and the exit code it must give."""
     plugin = str(BIN / "check_grpc_health")
     probe = str(BIN / "grpc_health_probe")
     floor_plugin = [PYTHON, "-c", FLOOR_PLUGIN]
     floor_probe = [PYTHON, "-c", FLOOR_PROBE]
     five = [arg for index in range(5) for arg in ("-s", f"svc{index}")]
+    ok, closed, silent = f"127.0.0.1:{port}", f"127.0.0.1:{refused}", f"127.0.0.1:{hole}"
     return {
-        "plugin-ok": (floor_plugin, [plugin, "-H", f"127.0.0.1:{port}"], 0),
-        "plugin-5-services": (floor_plugin, [plugin, "-H", f"127.0.0.1:{port}", *five], 0),
-        "plugin-refused": (floor_plugin, [plugin, "-H", f"127.0.0.1:{refused}"], 2),
-        "probe-ok": (floor_probe, [probe, f"-addr=127.0.0.1:{port}"], 0),
-        "probe-refused": (floor_probe, [probe, f"-addr=127.0.0.1:{refused}"], 2),
-        "probe-black-hole-250ms": (
-            floor_probe,
-            [probe, f"-addr=127.0.0.1:{hole}", "-connect-timeout=250ms"],
-            2,
+        "plugin-ok": Case(floor_plugin, [plugin, "-H", ok], 0),
+        "plugin-5-services": Case(floor_plugin, [plugin, "-H", ok, *five], 0),
+        "plugin-refused": Case(floor_plugin, [plugin, "-H", closed], 2),
+        "plugin-black-hole-0.25s": Case(
+            floor_plugin, [plugin, "-H", silent, "--connect-timeout", "0.25"], 2, 250
+        ),
+        "probe-ok": Case(floor_probe, [probe, f"-addr={ok}"], 0),
+        "probe-refused": Case(floor_probe, [probe, f"-addr={closed}"], 2),
+        "probe-black-hole-250ms": Case(
+            floor_probe, [probe, f"-addr={silent}", "-connect-timeout=250ms"], 2, 250
         ),
     }
 
@@ -117,14 +128,15 @@ def main() -> int:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.rounds} rounds each")
     header = (
         f"{'case':<24} {'floor ms':>9} {'case ms':>9} {'ratio':>6} "
-        f"{'extra ms':>9} {'cpu ms':>7} {'rss MiB':>8} {'exit':>5}"
+        f"{'extra ms':>9} {'cpu ms':>7} {'rss MiB':>8} {'exit':>5} {'over deadline ms':>17}"
     )
     print(header)
     failures = 0
     try:
         for name in chosen:
-            floor_argv, case_argv, expected = table[name]
-            run(floor_argv)  # warm the page cache for both before measuring
+            case = table[name]
+            floor_argv, case_argv = case.floor, case.argv
+            run(floor_argv)  # warm the page and bytecode caches for both before measuring
             run(case_argv)
             floors: list[Sample] = []
             samples: list[Sample] = []
@@ -132,7 +144,7 @@ def main() -> int:
                 floors.append(run(floor_argv))
                 samples.append(run(case_argv))
             codes = {sample.code for sample in samples}
-            failures += codes != {expected}
+            failures += codes != {case.expected_exit}
             floor_ms = statistics.median(s.wall for s in floors) * 1000
             case_ms = statistics.median(s.wall for s in samples) * 1000
             ratio = statistics.median(c.wall / f.wall for c, f in zip(samples, floors, strict=True))
@@ -141,7 +153,8 @@ def main() -> int:
             print(
                 f"{name:<24} {floor_ms:9.1f} {case_ms:9.1f} {ratio:6.3f} "
                 f"{case_ms - floor_ms:9.1f} {cpu_ms:7.1f} {rss:8.1f} "
-                f"{','.join(map(str, sorted(codes))):>5}"
+                f"{','.join(map(str, sorted(codes))):>5} "
+                + (f"{case_ms - floor_ms - case.deadline_ms:17.1f}" if case.deadline_ms else "")
             )
     finally:
         server.stop(None)

@@ -72,6 +72,8 @@ class TlsMaterial:
     client_cert: Path
     client_key: Path
     other_ca_cert: Path
+    expired_cert: Path
+    expired_key: Path
     server_name: str
     ca: trustme.CA
 
@@ -95,6 +97,12 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
         "health.example.test", "127.0.0.1", "::1", "localhost", not_after=not_after
     )
     client = ca.issue_cert("client@example.test")
+    expired = ca.issue_cert(
+        "health.example.test",
+        "127.0.0.1",
+        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+        not_after=datetime.datetime(2021, 1, 1, tzinfo=datetime.timezone.utc),
+    )
     other = trustme.CA()
     paths = {
         "ca_cert": base / "ca.pem",
@@ -103,6 +111,8 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
         "client_cert": base / "client.pem",
         "client_key": base / "client.key",
         "other_ca_cert": base / "other-ca.pem",
+        "expired_cert": base / "expired.pem",
+        "expired_key": base / "expired.key",
     }
     ca.cert_pem.write_to_path(str(paths["ca_cert"]))
     server.cert_chain_pems[0].write_to_path(str(paths["server_cert"]))
@@ -110,6 +120,8 @@ def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     client.cert_chain_pems[0].write_to_path(str(paths["client_cert"]))
     client.private_key_pem.write_to_path(str(paths["client_key"]))
     other.cert_pem.write_to_path(str(paths["other_ca_cert"]))
+    expired.cert_chain_pems[0].write_to_path(str(paths["expired_cert"]))
+    expired.private_key_pem.write_to_path(str(paths["expired_key"]))
     return TlsMaterial(server_name="health.example.test", ca=ca, **paths)
 
 
@@ -118,6 +130,17 @@ def tls_server(
     start_server: Callable[..., HealthServer], tls_material: TlsMaterial
 ) -> HealthServer:
     return start_server(credentials=tls_material.server_credentials())
+
+
+@pytest.fixture
+def expired_tls_server(
+    start_server: Callable[..., HealthServer], tls_material: TlsMaterial
+) -> HealthServer:
+    """A TLS server whose certificate expired on 2021-01-01."""
+    credentials = grpc.ssl_server_credentials(
+        [(tls_material.expired_key.read_bytes(), tls_material.expired_cert.read_bytes())]
+    )
+    return start_server(credentials=credentials)
 
 
 @pytest.fixture

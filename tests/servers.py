@@ -205,3 +205,41 @@ def closed_port() -> int:
     port: int = sock.getsockname()[1]
     sock.close()
     return port
+
+
+class WatchResettingServicer(health.HealthServicer):
+    """Sends the current status on Watch, then aborts the stream as a crashing proxy would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.watches = 0
+
+    def Watch(self, request: Any, context: Any, send_response_callback: Any = None) -> Any:
+        # grpc_health registers Watch as a non-blocking handler, which passes a callback.
+        self.watches += 1
+        send_response_callback(health_pb2.HealthCheckResponse(status=NOT_SERVING))
+        context.abort(grpc.StatusCode.UNAVAILABLE, "stream reset by peer")
+
+
+def start_huge_response_server(size: int = 8 * 1024 * 1024) -> tuple[grpc.Server, str]:
+    """A server whose health Check answers with ``size`` bytes of garbage."""
+
+    def check(request: bytes, context: Any) -> bytes:
+        return b"\x08" + b"\xff" * size
+
+    handler = grpc.method_handlers_generic_handler(
+        "grpc.health.v1.Health",
+        {
+            "Check": grpc.unary_unary_rpc_method_handler(
+                check, request_deserializer=None, response_serializer=None
+            )
+        },
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2),
+        options=[("grpc.max_send_message_length", size * 2)],
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
