@@ -758,14 +758,23 @@ def _options(settings: Settings, target: object) -> ProbeOptions:
     return ProbeOptions(
         target=target,  # type: ignore[arg-type]
         services=(settings.service,),
-        connect_timeout=settings.connect_timeout / SECOND,
-        rpc_timeout=settings.rpc_timeout / SECOND,
+        connect_timeout=_core_seconds(settings.connect_timeout),
+        rpc_timeout=_core_seconds(settings.rpc_timeout),
         tls=tls,
         alts=settings.alts,
         metadata=settings.rpc_headers,
         user_agent=settings.user_agent or None,
         gzip=settings.gzip,
     )
+
+
+# grpcio takes some deadlines as int32 milliseconds; Go accepts up to 292 years.
+# No probe waits 24 days, so longer timeouts are capped rather than overflowing.
+_CORE_TIMEOUT_LIMIT = (2**31 - 1) * MILLISECOND
+
+
+def _core_seconds(nanoseconds: int) -> float:
+    return min(nanoseconds, _CORE_TIMEOUT_LIMIT) / SECOND
 
 
 def _check_tls_files(options: ProbeOptions) -> str | None:
@@ -789,7 +798,7 @@ def _dial_and_check(settings: Settings, options: ProbeOptions, cancellation: _Ca
     from check_grpc_health.results import ConnectFailure, InvalidArgument
 
     started = time.perf_counter_ns()
-    deadline = started + settings.connect_timeout
+    deadline = started + round(options.connect_timeout * SECOND)
     try:
         channel = HealthChannel(options)
     except InvalidArgument as error:
@@ -816,9 +825,10 @@ def _check(
     except ConnectFailure as failure:
         return _connect_failed(settings, failure)
     connect_time = time.perf_counter_ns() - started
+    # Go's dial has returned here: a signal from now on cancels the RPC instead.
+    cancellation.rpc_started()
     if settings.verbose:
         _log(f"connection established (took {format_duration(connect_time)})")
-    cancellation.rpc_started()
     try:
         result = channel.probe()
     except ConnectFailure as failure:
