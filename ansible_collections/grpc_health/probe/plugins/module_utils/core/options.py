@@ -1,0 +1,108 @@
+# Generated from check_grpc_health/options.py by tools/sync_module_utils.py.
+# Do not edit: change the core, then run `python tools/sync_module_utils.py`.
+"""Probe options for the core: the one immutable object an adapter builds.
+
+Layer: core. Pure logic. Also holds the shared parsers for metadata headers, so every
+adapter accepts ``key: value`` the same way and no error ever echoes a value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .results import InvalidArgument
+
+if TYPE_CHECKING:
+    from .targets import Target
+    from .tls import TlsOptions
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """Everything :func:`check_grpc_health.probe.probe` needs.
+
+    Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
+    (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are
+    secrets: they go on the wire and nowhere else (see :meth:`__repr__`).
+    """
+
+    target: Target
+    services: tuple[str, ...] = ("",)
+    connect_timeout: float = 1.0
+    rpc_timeout: float = 1.0
+    tls: TlsOptions | None = None
+    alts: bool = False
+    metadata: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    user_agent: str | None = None
+    authority: str | None = None
+    gzip: bool = False
+    certificate_facts: bool = False
+
+    def __post_init__(self) -> None:
+        check_timeout("connect timeout", self.connect_timeout)
+        check_timeout("RPC timeout", self.rpc_timeout)
+        if not self.services:
+            raise InvalidArgument("at least one service is required")
+        if self.tls is not None and self.alts:
+            raise InvalidArgument("TLS and ALTS cannot be combined")
+        for key, _unused in self.metadata:
+            check_metadata_key(key)
+        if self.authority is not None:
+            _check_printable("authority", self.authority)
+        if self.user_agent is not None:
+            _check_printable("user agent", self.user_agent)
+
+
+def check_timeout(name: str, value: float) -> float:
+    """Return ``value`` if it is a finite number of seconds above zero."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidArgument(f"{name} {value!r} is not a number")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidArgument(f"{name} must be a finite number above zero (got {value!r})")
+    return float(value)
+
+
+def parse_seconds(name: str, text: str) -> float:
+    """Parse a float number of seconds from user text, e.g. ``0.5`` or ``10``."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name} {text!r} is not a number of seconds") from None
+    return check_timeout(name, value)
+
+
+def parse_metadata(entry: str, position: int = 1) -> tuple[str, str]:
+    """Parse one ``key: value`` header. Errors name the key or position, never a value."""
+    key, sep, value = entry.partition(":")
+    if not sep:
+        raise InvalidArgument(f"metadata entry #{position} has no ':' between key and value")
+    key = key.strip().lower()
+    check_metadata_key(key)
+    value = value.lstrip(" ")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value) or not value.isascii():
+        raise InvalidArgument(
+            f"metadata {key!r}: the value must be printable ASCII (value not shown)"
+        )
+    return key, value
+
+
+def check_metadata_key(key: str) -> None:
+    """Reject keys gRPC would refuse: empty, reserved, or outside ``[a-z0-9-_.]``."""
+    if not key:
+        raise InvalidArgument("metadata key is empty")
+    if not set(key) <= _KEY_CHARS:
+        shown = key if key.isprintable() else repr(key)
+        raise InvalidArgument(
+            f"metadata key {shown!r} may contain only lowercase letters, digits, '-', '_', '.'"
+        )
+    if key.startswith("grpc-") or key.endswith("-bin"):
+        raise InvalidArgument(f"metadata key {key!r} is reserved or binary and cannot be set")
+
+
+def _check_printable(name: str, value: str) -> None:
+    if not value or not value.isprintable() or not value.isascii():
+        raise InvalidArgument(f"{name} {value!r} must be non-empty printable ASCII")

@@ -1,0 +1,530 @@
+# Generated from check_grpc_health/probe.py by tools/sync_module_utils.py.
+# Do not edit: change the core, then run `python tools/sync_module_utils.py`.
+"""The probe engine: one channel, Check for one or many services, and Watch-based waiting.
+
+Layer: core. Imports only the standard library, ``grpc`` and ``grpc_health.v1``.
+It never prints, exits, reads argv or installs signal handlers; adapters do that.
+
+Waiting for the connection reacts to connectivity changes the moment grpcio reports
+them. ``grpc.channel_ready_future`` (and ``Channel.subscribe``) would start grpcio's
+polling thread, whose 200 ms watch loop makes ``Channel.close`` block for up to
+200 ms, and which waits out the whole deadline on a refused connection. Instead the
+main thread blocks in the channel's own connectivity watch with the real deadline,
+so a refusal fails at once and closing is instant.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+try:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+except ImportError:
+    import traceback
+
+    GRPC_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    GRPC_IMPORT_ERROR = None
+
+from .results import (
+    ConnectFailure,
+    HealthCheckError,
+    HealthStatus,
+    ProbeResult,
+    RpcFailure,
+    ServiceResult,
+    WatchResult,
+)
+from .tls import build_security, fetch_peer_certificate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .options import ProbeOptions
+    from .results import CertificateInfo
+
+# grpc core connectivity states, as cygrpc numbers them.
+_IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
+# How often a blocked main thread wakes to let Python run pending signal handlers.
+_SIGNAL_CHECK_INTERVAL = 0.05
+
+
+class _StreamCall(Protocol):
+    """A server-streaming call: an iterator of responses that can be cancelled."""
+
+    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
+
+    def cancel(self) -> bool: ...
+
+
+class _ConnectivityEvent(Protocol):
+    success: bool
+
+
+class _RawChannel(Protocol):
+    """The part of grpcio's internal cygrpc channel used to await connectivity."""
+
+    def check_connectivity_state(self, try_to_connect: bool) -> int: ...
+
+    def watch_connectivity_state(
+        self, last_observed_state: int, deadline: float
+    ) -> _ConnectivityEvent: ...
+
+
+class HealthChannel:
+    """An open channel to one target, reusable for many probes.
+
+    Use as a context manager, or call :meth:`close`. Closing sends GOAWAY, so the
+    server sees a clean shutdown rather than a reset.
+    """
+
+    def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
+        self.options = options
+        self.certificate: CertificateInfo | None = None
+        started = time.monotonic()
+        self._metadata = options.metadata or None
+        self._channel = self._open(reconnect_backoff)
+        self._stub = health_pb2_grpc.HealthStub(self._channel)
+        # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
+        self._setup_time = time.monotonic() - started
+
+    def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
+        options = self.options
+        channel_options: list[tuple[str, Any]] = [
+            # A connection attempt to a silent peer otherwise outlives close() by up to
+            # grpc's 20 s minimum connect timeout, holding a socket.
+            ("grpc.min_reconnect_backoff_ms", max(int(options.connect_timeout * 1000), 1)),
+        ]
+        if options.user_agent:
+            channel_options.append(("grpc.primary_user_agent", options.user_agent))
+        if options.authority:
+            channel_options.append(("grpc.default_authority", options.authority))
+        if reconnect_backoff is not None:
+            backoff_ms = max(int(reconnect_backoff * 1000), 10)
+            channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
+            channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
+        compression = grpc.Compression.Gzip if options.gzip else None
+        target = options.target.grpc_target
+        if options.tls is not None:
+            security = build_security(options.tls, options.target, options.connect_timeout)
+            self.certificate = security.certificate
+            channel_options.extend(security.options)
+            return grpc.secure_channel(
+                target, security.credentials, channel_options, compression=compression
+            )
+        if options.alts:
+            credentials = grpc.alts_channel_credentials()
+            return grpc.secure_channel(target, credentials, channel_options, compression)
+        return grpc.insecure_channel(target, channel_options, compression=compression)
+
+    @property
+    def grpc_channel(self) -> grpc.Channel:
+        """The underlying grpcio channel, for RPCs other than health (e.g. reflection)."""
+        return self._channel
+
+    def __enter__(self) -> HealthChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel and cancel anything still in flight."""
+        self._channel.close()
+
+    def connect(self, timeout: float) -> float:
+        """Wait until the channel is ready; return the seconds it took.
+
+        Raises :class:`ConnectFailure` at once when the connection fails (refused, TLS
+        error, unresolvable name), or with ``timed_out`` when ``timeout`` runs out.
+        """
+        started = time.monotonic()
+        raw: _RawChannel | None = getattr(self._channel, "_channel", None)
+        if raw is None or not hasattr(raw, "watch_connectivity_state"):
+            state = self._await_with_subscribe(timeout)
+        else:
+            state = _await_connectivity(raw, timeout)
+        if state == _READY:
+            return time.monotonic() - started
+        if state in (_IDLE, _CONNECTING):
+            raise ConnectFailure(
+                f"timed out connecting to {self.options.target.display} after {_seconds(timeout)}",
+                target=self.options.target.display,
+                timed_out=True,
+            )
+        self._raise_connect_failure()
+        return time.monotonic() - started
+
+    def _await_with_subscribe(self, timeout: float) -> int:
+        """Fallback for a grpcio without the internal watch: public, but slower to close."""
+        done = threading.Event()
+        seen = [_IDLE]
+        numbers = {
+            grpc.ChannelConnectivity.IDLE: _IDLE,
+            grpc.ChannelConnectivity.CONNECTING: _CONNECTING,
+            grpc.ChannelConnectivity.READY: _READY,
+            grpc.ChannelConnectivity.TRANSIENT_FAILURE: _TRANSIENT_FAILURE,
+            grpc.ChannelConnectivity.SHUTDOWN: _SHUTDOWN,
+        }
+
+        def on_change(connectivity: grpc.ChannelConnectivity) -> None:
+            seen[0] = numbers[connectivity]
+            if seen[0] >= _READY:
+                done.set()
+
+        self._channel.subscribe(on_change, try_to_connect=True)
+        try:
+            done.wait(timeout)
+        finally:
+            self._channel.unsubscribe(on_change)
+        return seen[0]
+
+    def _raise_connect_failure(self) -> None:
+        """The channel is in TRANSIENT_FAILURE: one fail-fast RPC fetches grpcio's reason."""
+        try:
+            self._stub.Check(
+                health_pb2.HealthCheckRequest(service=self.options.services[0]),
+                timeout=self.options.connect_timeout,
+                metadata=self._metadata,
+                wait_for_ready=False,
+            )
+        except grpc.RpcError as error:
+            detail = rpc_details(error)
+            raise ConnectFailure(
+                f"failed to connect to {self.options.target.display}: {detail}",
+                target=self.options.target.display,
+                timed_out=rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED,
+                detail=detail,
+            ) from None
+
+    def probe(self) -> ProbeResult:
+        """Connect if needed, then Check every service concurrently on this channel."""
+        options = self.options
+        started = time.monotonic()
+        connect_time = self.connect(options.connect_timeout)
+        rpc_started = time.monotonic()
+        if len(options.services) == 1:
+            services: tuple[ServiceResult, ...] = (self._check_one(options.services[0]),)
+        else:
+            services = self._check_many(options.services)
+        finished = time.monotonic()
+        setup_time, self._setup_time = self._setup_time, 0.0
+        return ProbeResult(
+            target=options.target.display,
+            services=services,
+            connect_time=setup_time + connect_time,
+            rpc_time=finished - rpc_started,
+            time=setup_time + finished - started,
+            certificate=self.certificate,
+        )
+
+    def _request(self, service: str) -> health_pb2.HealthCheckRequest:
+        return health_pb2.HealthCheckRequest(service=service)
+
+    def _check_one(self, service: str) -> ServiceResult:
+        started = time.monotonic()
+        try:
+            response = self._stub.Check(
+                self._request(service),
+                timeout=self.options.rpc_timeout,
+                metadata=self._metadata,
+            )
+        except grpc.RpcError as error:
+            return ServiceResult(
+                service, None, time.monotonic() - started, _rpc_failure(service, error)
+            )
+        return ServiceResult(service, HealthStatus(response.status), time.monotonic() - started)
+
+    def _check_many(self, services: tuple[str, ...]) -> tuple[ServiceResult, ...]:
+        finished: dict[str, float] = {}
+        started = time.monotonic()
+        calls = []
+        for service in services:
+            call = self._stub.Check.future(
+                self._request(service),
+                timeout=self.options.rpc_timeout,
+                metadata=self._metadata,
+            )
+            call.add_done_callback(
+                lambda _call, name=service: finished.__setitem__(name, time.monotonic())
+            )
+            calls.append((service, call))
+        results = []
+        for service, call in calls:
+            try:
+                response = call.result()
+            except grpc.RpcError as error:
+                failure: RpcFailure | None = _rpc_failure(service, error)
+                status = None
+            else:
+                failure, status = None, HealthStatus(response.status)
+            elapsed = finished.get(service, time.monotonic()) - started
+            results.append(ServiceResult(service, status, elapsed, failure))
+        return tuple(results)
+
+    def watch_stream(self, service: str, timeout: float) -> _StreamCall:
+        """Open a Watch stream that waits for the connection (within ``timeout``)."""
+        call: _StreamCall = self._stub.Watch(
+            self._request(service),
+            timeout=timeout,
+            metadata=self._metadata,
+            wait_for_ready=True,
+        )
+        return call
+
+
+def probe(options: ProbeOptions) -> ProbeResult:
+    """Probe the target once on a fresh channel: connect, Check, close.
+
+    Returns per-service results (an unhealthy status or an RPC error per service is a
+    result). Raises :class:`InvalidArgument` for unusable options or files, and
+    :class:`ConnectFailure` when no connection could be made.
+    """
+    with HealthChannel(options) as channel:
+        result = channel.probe()
+    if options.certificate_facts and result.certificate is None:
+        result = _with_certificate(options, result)
+    return result
+
+
+def _with_certificate(options: ProbeOptions, result: ProbeResult) -> ProbeResult:
+    if options.tls is None:
+        return result
+    _unused, info = fetch_peer_certificate(
+        options.target, options.tls.server_name, options.connect_timeout
+    )
+    return ProbeResult(
+        target=result.target,
+        services=result.services,
+        connect_time=result.connect_time,
+        rpc_time=result.rpc_time,
+        time=result.time,
+        certificate=info,
+    )
+
+
+def watch(
+    options: ProbeOptions,
+    *,
+    wanted: HealthStatus = HealthStatus.SERVING,
+    timeout: float,
+    interval: float = 1.0,
+) -> WatchResult:
+    """Wait until every service reports ``wanted``, for at most ``timeout`` seconds.
+
+    Checks once first. Then it follows each service's Watch stream and returns the
+    moment the server pushes the wanted status. Where the server answers Watch with
+    UNIMPLEMENTED it polls Check every ``interval`` seconds instead. A broken stream or
+    a connection that is not up yet is retried every ``interval`` until the deadline.
+    Raises only :class:`InvalidArgument`; every other problem ends in the result.
+    """
+    waiter = _Waiter(options, wanted, timeout, interval)
+    return waiter.run()
+
+
+class _Waiter:
+    """State of one :func:`watch` call: per-service status, attempts and threads."""
+
+    def __init__(
+        self, options: ProbeOptions, wanted: HealthStatus, timeout: float, interval: float
+    ) -> None:
+        self.options = options
+        self.wanted = wanted
+        self.interval = interval
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout
+        self.statuses: dict[str, HealthStatus | None] = dict.fromkeys(options.services)
+        self.attempts = 0
+        self.method = "check"
+        self.last_probe: ProbeResult | None = None
+        self.last_error: HealthCheckError | None = None
+        self.changed = threading.Condition()
+        self.stopping = threading.Event()
+        self.calls: list[_StreamCall] = []
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def reached(self) -> bool:
+        return all(status is self.wanted for status in self.statuses.values())
+
+    def run(self) -> WatchResult:
+        with HealthChannel(self.options, reconnect_backoff=self.interval) as channel:
+            self._check(channel)
+            if not self.reached() and self.remaining() > 0:
+                self._follow(channel)
+                if self.reached():
+                    self._check(channel)
+        return WatchResult(
+            wanted=self.wanted,
+            reached=self.reached(),
+            statuses=dict(self.statuses),
+            elapsed=time.monotonic() - self.started,
+            attempts=self.attempts,
+            method=self.method,
+            last_probe=self.last_probe,
+            last_error=None if self.reached() else self.last_error,
+        )
+
+    def _check(self, channel: HealthChannel) -> None:
+        """One Check round; records statuses, timings and errors."""
+        self.attempts += 1
+        try:
+            result = channel.probe()
+        except ConnectFailure as failure:
+            self.last_error = failure
+            return
+        self.last_probe = result
+        with self.changed:
+            for service_result in result.services:
+                if service_result.error is not None:
+                    self.last_error = service_result.error
+                else:
+                    self.statuses[service_result.service] = service_result.status
+            self.changed.notify_all()
+
+    def _follow(self, channel: HealthChannel) -> None:
+        self.method = "watch"
+        threads = [
+            threading.Thread(
+                target=self._watch_service,
+                args=(channel, service),
+                name=f"grpc-health-watch-{index}",
+                daemon=True,
+            )
+            for index, service in enumerate(self.options.services)
+        ]
+        for thread in threads:
+            thread.start()
+        with self.changed:
+            while not self.reached():
+                remaining = self.remaining()
+                if remaining <= 0:
+                    break
+                self.changed.wait(remaining)
+        self.stopping.set()
+        with self.changed:
+            for call in self.calls:
+                call.cancel()
+        for thread in threads:
+            thread.join(timeout=max(self.options.rpc_timeout, 1.0))
+
+    def _record(self, service: str, status: HealthStatus) -> None:
+        with self.changed:
+            self.statuses[service] = status
+            self.changed.notify_all()
+
+    def _pause(self) -> None:
+        self.stopping.wait(max(0.0, min(self.interval, self.remaining())))
+
+    def _watch_service(self, channel: HealthChannel, service: str) -> None:
+        while not self.stopping.is_set() and self.remaining() > 0:
+            with self.changed:
+                self.attempts += 1
+                stream = channel.watch_stream(service, self.remaining())
+                self.calls.append(stream)
+            try:
+                for response in stream:
+                    self._record(service, HealthStatus(response.status))
+            except grpc.RpcError as error:
+                code = rpc_code(error)
+                if code is grpc.StatusCode.UNIMPLEMENTED:
+                    self._poll_service(channel, service)
+                    return
+                if code is grpc.StatusCode.CANCELLED and self.stopping.is_set():
+                    return
+                if code is not grpc.StatusCode.DEADLINE_EXCEEDED:
+                    self.last_error = _rpc_failure(service, error)
+                    self._pause()
+            else:
+                self._pause()
+
+    def _poll_service(self, channel: HealthChannel, service: str) -> None:
+        """Watch is UNIMPLEMENTED: Check this service every ``interval``."""
+        self.method = "poll"
+        while not self.stopping.is_set() and self.remaining() > 0:
+            with self.changed:
+                self.attempts += 1
+            try:
+                channel.connect(min(self.options.connect_timeout, self.remaining()))
+            except ConnectFailure as failure:
+                self.last_error = failure
+            else:
+                result = channel._check_one(service)
+                if result.error is not None:
+                    self.last_error = result.error
+                else:
+                    if result.status is None:
+                        raise AssertionError('result.status is not None')
+                    self._record(service, result.status)
+                    if result.status is self.wanted:
+                        return
+            self._pause()
+
+
+def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
+    """Block until the channel is READY or has failed, or ``timeout`` seconds pass.
+
+    grpcio's watch runs in a helper thread while this thread waits on an event. A
+    signal handler that raises here (SIGTERM, Ctrl-C) then interrupts only the event
+    wait: the helper still reaps its watch when the channel closes. Interrupting the
+    watch itself would leave it unreaped, and ``Channel.close`` would wait forever.
+    """
+    deadline = time.time() + timeout
+    outcome = [raw.check_connectivity_state(True)]
+    if outcome[0] not in (_IDLE, _CONNECTING):
+        return outcome[0]
+    settled = threading.Event()
+
+    def follow() -> None:
+        state = outcome[0]
+        while state in (_IDLE, _CONNECTING):
+            if not raw.watch_connectivity_state(state, deadline).success:
+                break
+            state = raw.check_connectivity_state(True)
+        outcome[0] = state
+        settled.set()
+
+    threading.Thread(target=follow, name="grpc-health-connect", daemon=True).start()
+    # The helper sets the event the moment the state settles, so the slices add no
+    # delay. They exist because a signal may be delivered to another thread, and the
+    # main thread only runs Python signal handlers when it wakes up.
+    give_up = time.monotonic() + timeout + 1.0
+    while not settled.wait(_SIGNAL_CHECK_INTERVAL) and time.monotonic() < give_up:
+        pass
+    return outcome[0]
+
+
+def rpc_code(error: grpc.RpcError) -> grpc.StatusCode:
+    """The status code of a failed call (grpcio's errors are also ``grpc.Call``s)."""
+    code: grpc.StatusCode = error.code()
+    return code
+
+
+def rpc_details(error: grpc.RpcError) -> str:
+    """The status message of a failed call, or an empty string."""
+    details: str | None = error.details()
+    return details or ""
+
+
+def _rpc_failure(service: str, error: grpc.RpcError) -> RpcFailure:
+    code = rpc_code(error)
+    details = rpc_details(error)
+    name = code.name
+    label = f"service {service!r}" if service else "the server's overall health"
+    if name == "UNIMPLEMENTED":
+        text = "the server does not implement the grpc.health.v1.Health service"
+    elif name == "NOT_FOUND":
+        text = f"unknown service {service!r}"
+    elif name == "DEADLINE_EXCEEDED":
+        text = f"health RPC for {label} did not complete in time"
+    else:
+        text = f"health RPC for {label} failed: {name}: {details}"
+    return RpcFailure(text, service=service, code=code, details=details)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"

@@ -1,0 +1,137 @@
+# Generated from check_grpc_health/results.py by tools/sync_module_utils.py.
+# Do not edit: change the core, then run `python tools/sync_module_utils.py`.
+"""Results and errors of the core: what a probe found out, or why it could not find out.
+
+Layer: core. Plain data. An unhealthy status is a result (:class:`ServiceResult`);
+an exception (:class:`HealthCheckError` and its subclasses) means the probe could not
+learn the status at all.
+
+Records are ``typing.NamedTuple``s rather than frozen dataclasses: both are immutable
+and typed, but a dataclass costs about 1 ms of start-up to build and a NamedTuple about
+0.1 ms, and every check is a fresh process.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    import datetime
+
+    import grpc
+
+
+class HealthStatus(enum.IntEnum):
+    """``grpc.health.v1.HealthCheckResponse.ServingStatus``, with the same numbers."""
+
+    UNKNOWN = 0
+    SERVING = 1
+    NOT_SERVING = 2
+    SERVICE_UNKNOWN = 3
+
+
+class HealthCheckError(Exception):
+    """Base of every error the core raises. ``str(error)`` is one line for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(HealthCheckError):
+    """The caller's input is unusable: a bad address, a missing or unreadable file, ..."""
+
+
+class ConnectFailure(HealthCheckError):
+    """No connection could be established. ``timed_out`` tells a deadline from a refusal."""
+
+    def __init__(self, message: str, *, target: str, timed_out: bool, detail: str = "") -> None:
+        super().__init__(message)
+        self.target = target
+        self.timed_out = timed_out
+        self.detail = detail
+
+
+class RpcFailure(HealthCheckError):
+    """The health RPC itself failed. ``code`` is the gRPC status code."""
+
+    def __init__(self, message: str, *, service: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(message)
+        self.service = service
+        self.code = code
+        self.details = details
+
+    @property
+    def code_name(self) -> str:
+        """The code's canonical name, e.g. ``NOT_FOUND``."""
+        return str(self.code.name)
+
+    @property
+    def timed_out(self) -> bool:
+        """True when the RPC ran out of its deadline."""
+        return self.code_name == "DEADLINE_EXCEEDED"
+
+
+class CertificateInfo(NamedTuple):
+    """Facts about the certificate a TLS server presented."""
+
+    subject: str
+    issuer: str
+    sans: tuple[str, ...]
+    not_after: datetime.datetime
+    days_left: float
+
+
+class ServiceResult(NamedTuple):
+    """The outcome for one service: a status, or the RPC error that prevented one."""
+
+    service: str
+    status: HealthStatus | None
+    rpc_time: float
+    error: RpcFailure | None = None
+
+    @property
+    def serving(self) -> bool:
+        """True only for SERVING."""
+        return self.status is HealthStatus.SERVING
+
+
+class ProbeResult(NamedTuple):
+    """One probe of one target: per-service outcomes and phase timings in seconds.
+
+    ``connect_time`` runs from the start until the channel is ready; ``rpc_time`` is
+    the wall time of the (concurrent) health RPCs; ``time`` is the whole probe.
+    """
+
+    target: str
+    services: tuple[ServiceResult, ...]
+    connect_time: float
+    rpc_time: float
+    time: float
+    certificate: CertificateInfo | None = None
+
+    @property
+    def serving(self) -> bool:
+        """True when every service answered SERVING."""
+        return all(result.serving for result in self.services)
+
+
+class WatchResult(NamedTuple):
+    """The outcome of waiting for services to reach a wanted status.
+
+    ``reached`` tells whether all of them got there before the deadline. ``statuses``
+    is the last status seen per service (None where none was seen). ``method`` is
+    ``"watch"`` or ``"poll"`` (the fallback when Watch is UNIMPLEMENTED). ``last_probe``
+    is the last Check-based probe, for its timings, when one succeeded. ``last_error``
+    is the last error seen while waiting, if the wait failed.
+    """
+
+    wanted: HealthStatus
+    reached: bool
+    statuses: dict[str, HealthStatus | None]
+    elapsed: float
+    attempts: int
+    method: str
+    last_probe: ProbeResult | None = None
+    last_error: HealthCheckError | None = None

@@ -1,0 +1,206 @@
+"""The deployment gate behind the ``grpc_health`` module: module parameters in, return values out.
+
+Layer: adapter (Ansible). It builds one immutable ``ProbeOptions`` from the module's
+parameters, calls the core once (``probe()`` to check once, ``watch()`` to wait), and turns
+the outcome into Ansible return values plus a one-line message. It never calls
+``exit_json`` or ``fail_json``: the module does, so this logic is testable without Ansible.
+Metadata values are secrets: they go into the options and nowhere else.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.options import (
+    ProbeOptions,
+    check_metadata_key,
+    parse_metadata,
+)
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.probe import (
+    GRPC_IMPORT_ERROR,
+    probe,
+    watch,
+)
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.results import (
+    ConnectFailure,
+    HealthCheckError,
+    HealthStatus,
+    InvalidArgument,
+    ProbeResult,
+)
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.targets import parse_target
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.tls import TlsOptions
+
+__all__ = ["GRPC_IMPORT_ERROR", "GateOutcome", "build_options", "run_gate"]
+
+WANTED = {"serving": HealthStatus.SERVING, "not_serving": HealthStatus.NOT_SERVING}
+_TLS_FILE_OPTIONS = ("ca_cert", "client_cert", "client_key", "server_name")
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """Whether the gate passed, the message for the user, and the module's return values."""
+
+    passed: bool
+    msg: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+def build_options(params: dict[str, Any]) -> ProbeOptions:
+    """Translate module parameters into core options; raises ``InvalidArgument``."""
+    services = tuple(params.get("service") or ())
+    target = parse_target(params["host"], params.get("port"))
+    if params.get("port") is not None:
+        # Name the port in messages too: the host alone is ambiguous on a shared node.
+        target = target._replace(display=target.grpc_target)
+    return ProbeOptions(
+        target=target,
+        services=services,
+        connect_timeout=float(params.get("connect_timeout", 5.0)),
+        rpc_timeout=float(params.get("rpc_timeout", 5.0)),
+        tls=_tls_options(params),
+        metadata=_metadata(params.get("metadata") or {}),
+        authority=params.get("authority"),
+    )
+
+
+def _tls_options(params: dict[str, Any]) -> TlsOptions | None:
+    given = [name for name in _TLS_FILE_OPTIONS if params.get(name)]
+    use_tls = params.get("tls")
+    if use_tls is False and given:
+        raise InvalidArgument(f"{given[0]} needs TLS, but tls is false")
+    if not use_tls and not given:
+        return None
+    return TlsOptions(
+        ca_cert=params.get("ca_cert"),
+        client_cert=params.get("client_cert"),
+        client_key=params.get("client_key"),
+        server_name=params.get("server_name"),
+        verify=bool(params.get("validate_certs", True)),
+    )
+
+
+def _metadata(entries: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for position, (key, value) in enumerate(entries.items(), start=1):
+        name = str(key).strip().lower()
+        # Checked on its own first: a ':' in the key would shift the split below.
+        check_metadata_key(name)
+        if value is None or isinstance(value, dict | list):
+            raise InvalidArgument(f"metadata {name!r}: the value must be text (value not shown)")
+        pairs.append(parse_metadata(f"{name}: {value}", position))
+    return tuple(pairs)
+
+
+def _seconds(params: dict[str, Any], name: str, *, allow_zero: bool) -> float:
+    value = params.get(name)
+    number = float(value) if isinstance(value, int | float) else math.nan
+    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        limit = "0 or more" if allow_zero else "more than 0"
+        raise InvalidArgument(f"{name} must be {limit} seconds (got {value!r})")
+    return number
+
+
+def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
+    """Check once (``timeout`` 0) or wait up to ``timeout`` seconds for the wanted state."""
+    started = time.monotonic()
+    wanted = WANTED[params.get("state") or "serving"]
+    services = list(params.get("service") or ())
+    try:
+        timeout = _seconds(params, "timeout", allow_zero=True)
+        delay = _seconds(params, "delay", allow_zero=True)
+        interval = _seconds(params, "sleep", allow_zero=False)
+        options = build_options(params)
+    except HealthCheckError as error:
+        return GateOutcome(False, str(error), _values(services, started, attempts=0))
+    if delay:
+        sleep(delay)
+    if timeout == 0:
+        return _check_once(options, wanted, started)
+    return _wait(options, wanted, timeout, interval, started)
+
+
+def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> GateOutcome:
+    target = options.target.display
+    try:
+        result = probe(options)
+    except HealthCheckError as error:
+        return GateOutcome(False, str(error), _values(options.services, started, attempts=1))
+    statuses = {item.service: item.status for item in result.services}
+    values = _values(options.services, started, attempts=1, result=result, method="check")
+    values["status"] = _status_names(statuses)
+    if all(status is wanted for status in statuses.values()):
+        return GateOutcome(True, f"{target} is {wanted.name}", values)
+    errors = {item.service: item.error for item in result.services if item.error is not None}
+    described = _describe(statuses, errors)
+    return GateOutcome(False, f"{target} is not {wanted.name}: {described}", values)
+
+
+def _wait(
+    options: ProbeOptions,
+    wanted: HealthStatus,
+    timeout: float,
+    interval: float,
+    started: float,
+) -> GateOutcome:
+    target = options.target.display
+    try:
+        outcome = watch(options, wanted=wanted, timeout=timeout, interval=interval)
+    except HealthCheckError as error:
+        return GateOutcome(False, str(error), _values(options.services, started, attempts=0))
+    values = _values(
+        options.services,
+        started,
+        attempts=outcome.attempts,
+        result=outcome.last_probe,
+        method=outcome.method,
+    )
+    values["status"] = _status_names(outcome.statuses)
+    if outcome.reached:
+        return GateOutcome(True, f"{target} is {wanted.name}", values)
+    described = _describe(outcome.statuses, {})
+    message = f"{target} did not reach {wanted.name} within {timeout:g}s: {described}"
+    last_error = outcome.last_error
+    if last_error is not None:
+        reason = "last error" if isinstance(last_error, ConnectFailure) else "last RPC error"
+        message = f"{message} ({reason}: {last_error})"
+    return GateOutcome(False, message, values)
+
+
+def _values(
+    services: Any,
+    started: float,
+    *,
+    attempts: int,
+    result: ProbeResult | None = None,
+    method: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "status": dict.fromkeys(services),
+        "elapsed": round(time.monotonic() - started, 3),
+        "attempts": attempts,
+        "method": method,
+        "time": None if result is None else round(result.time, 6),
+        "connect_time": None if result is None else round(result.connect_time, 6),
+        "rpc_time": None if result is None else round(result.rpc_time, 6),
+    }
+
+
+def _status_names(statuses: dict[str, HealthStatus | None]) -> dict[str, str | None]:
+    return {
+        service: None if status is None else status.name for service, status in statuses.items()
+    }
+
+
+def _describe(statuses: dict[str, HealthStatus | None], errors: dict[str, Any]) -> str:
+    parts = []
+    for service, status in statuses.items():
+        label = f"service {service!r}" if service else "overall health"
+        if service in errors:
+            parts.append(f"{label} {errors[service].code_name} ({errors[service]})")
+        else:
+            parts.append(f"{label} {'no answer' if status is None else status.name}")
+    return ", ".join(parts)
