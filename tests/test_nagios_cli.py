@@ -1,0 +1,366 @@
+"""The installed ``check_grpc_health`` console script, end to end, as a monitoring core runs it.
+
+Each test starts the real executable against real servers and asserts stdout, stderr
+and the exit code: plugin output, JSON, quiet mode, signals, the overall timeout, and
+secrets that must never be printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from grpc_health.v1 import health
+from servers import NOT_SERVING, HeaderRecordingServicer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from conftest import TlsMaterial
+    from servers import HealthServer
+
+PLUGIN = str(Path(sys.executable).parent / "check_grpc_health")
+SECRET = "Bearer s3cret-token-value"
+
+
+def plugin_env(**extra: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GRPC_")}
+    env.update(extra)
+    return env
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PLUGIN, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env or plugin_env(),
+        check=False,
+    )
+
+
+class GateServicer(health.HealthServicer):
+    """Holds each Check until released (or 10 s), and tells when one has arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def Check(self, request: Any, context: Any) -> Any:
+        self.entered.set()
+        self.release.wait(10)
+        return super().Check(request, context)
+
+
+class EchoingDenyServicer(health.HealthServicer):
+    """A careless server that echoes the caller's token in its error details."""
+
+    def Check(self, request: Any, context: Any) -> Any:
+        token = dict(context.invocation_metadata()).get("authorization", "")
+        context.abort(__import__("grpc").StatusCode.PERMISSION_DENIED, f"token {token} denied")
+
+
+@pytest.fixture
+def gate(start_server: Callable[..., HealthServer]) -> tuple[GateServicer, str]:
+    servicer = GateServicer()
+    server = start_server(servicer=servicer)
+    yield servicer, server.address  # type: ignore[misc]
+    servicer.release.set()
+
+
+def test_exit_codes_and_status_lines(server: HealthServer) -> None:
+    ok = run("-H", server.address)
+    assert ok.returncode == 0
+    assert ok.stdout.startswith(f"GRPC_HEALTH OK - {server.address}: overall health is SERVING")
+    assert ok.stdout.count("\n") == 1
+    assert ok.stderr == ""
+    warning = run("-H", server.address, "-s", "down", "--map-status", "NOT_SERVING=WARNING")
+    assert warning.returncode == 1
+    assert warning.stdout.startswith(
+        f"GRPC_HEALTH WARNING - {server.address}: service 'down' is NOT_SERVING | "
+    )
+    critical = run("-H", server.address, "-s", "down")
+    assert critical.returncode == 2
+    assert critical.stdout.startswith(
+        f"GRPC_HEALTH CRITICAL - {server.address}: service 'down' is NOT_SERVING | "
+    )
+    unknown = run("-H", server.address, "-t", "soon")
+    assert (unknown.returncode, unknown.stdout, unknown.stderr) == (
+        3,
+        "GRPC_HEALTH UNKNOWN - -t/--timeout 'soon' is not a number of seconds\n",
+        "",
+    )
+
+
+def test_bad_arguments_never_exit_2_or_print_usage() -> None:
+    missing = run()
+    assert (missing.returncode, missing.stdout, missing.stderr) == (
+        3,
+        "GRPC_HEALTH UNKNOWN - the following arguments are required: -H/--host\n",
+        "",
+    )
+    positional = run("-H", ":1", "-m", "authorization: Bearer", "s3cret")
+    assert positional.returncode == 3
+    assert "s3cret" not in positional.stdout
+    assert positional.stderr == ""
+
+
+def test_refused_is_critical_and_grpc_logs_nothing_to_stderr(
+    closed_address: str, server: HealthServer
+) -> None:
+    refused = run("-H", closed_address)
+    assert refused.returncode == 2
+    assert refused.stdout.startswith(
+        f"GRPC_HEALTH CRITICAL - failed to connect to {closed_address}"
+    )
+    assert refused.stderr == ""
+    # A failed TLS handshake makes grpc log on stderr unless told not to.
+    tls = run("-H", server.address, "--tls")
+    assert tls.returncode == 2
+    assert tls.stderr == ""
+
+
+def test_help_and_version() -> None:
+    version = run("-V")
+    assert (version.returncode, version.stdout) == (0, "check_grpc_health 0.1.0\n")
+    helped = run("--help")
+    assert helped.returncode == 0
+    assert helped.stdout.startswith("usage: check_grpc_health [-h] -H ADDRESS")
+    for option in ("--map-status", "--metadata-env", "--cert-warning", "--json", "--quiet"):
+        assert option in helped.stdout
+
+
+def test_json_output(server: HealthServer) -> None:
+    done = run("-H", server.address, "-s", "", "-s", "down", "-s", "gone", "--json")
+    assert done.returncode == 2
+    assert done.stdout.count("\n") == 1
+    document = json.loads(done.stdout)
+    assert document["state"] == "CRITICAL"
+    assert document["exit_code"] == 2
+    assert document["target"] == server.address
+    assert document["summary"] == (
+        f"{server.address}: service 'down' is NOT_SERVING, unknown service 'gone' (NOT_FOUND)"
+    )
+    services = [{k: v for k, v in item.items() if k != "rpc_time"} for item in document["services"]]
+    assert services == [
+        {"service": "", "status": "SERVING", "state": "OK", "error": None},
+        {"service": "down", "status": "NOT_SERVING", "state": "CRITICAL", "error": None},
+        {
+            "service": "gone",
+            "status": None,
+            "state": "CRITICAL",
+            "error": {"code": "NOT_FOUND", "message": "unknown service 'gone' (NOT_FOUND)"},
+        },
+    ]
+    assert 0 < document["connect_time"] <= document["time"]
+    assert 0 < document["rpc_time"] <= document["time"]
+    assert document["certificate"] is None
+    assert document["error"] is None
+    assert "serving_down=0;;;0;1" in document["perfdata"]
+
+
+def test_json_for_failures_and_bad_arguments(closed_address: str) -> None:
+    refused = run("-H", closed_address, "--json")
+    assert refused.returncode == 2
+    document = json.loads(refused.stdout)
+    assert document["state"] == "CRITICAL"
+    assert document["services"] == []
+    assert document["connect_time"] is None
+    assert document["error"].startswith(f"failed to connect to {closed_address}: ")
+    assert document["time"] > 0
+    bad = run("-H", closed_address, "--json", "-w", "x")
+    assert bad.returncode == 3
+    assert json.loads(bad.stdout) == {
+        "state": "UNKNOWN",
+        "exit_code": 3,
+        "summary": "-w/--warning 'x' is not a Nagios range (e.g. 0.5, 10:, ~:1 or @0.2:0.4)",
+        "error": "-w/--warning 'x' is not a Nagios range (e.g. 0.5, 10:, ~:1 or @0.2:0.4)",
+        "target": None,
+        "services": [],
+        "time": None,
+        "connect_time": None,
+        "rpc_time": None,
+        "certificate": None,
+        "perfdata": "",
+    }
+
+
+def test_json_certificate_facts(tls_server: HealthServer, tls_material: TlsMaterial) -> None:
+    done = run(
+        "-H",
+        tls_server.address,
+        "--ca-cert",
+        str(tls_material.ca_cert),
+        "--server-name",
+        tls_material.server_name,
+        "--cert-warning",
+        "30",
+        "--json",
+    )
+    assert done.returncode == 0, done.stdout
+    certificate = json.loads(done.stdout)["certificate"]
+    assert certificate["subject"].startswith("O=trustme")
+    assert certificate["issuer"].startswith("O=trustme")
+    assert "DNS:health.example.test" in certificate["sans"]
+    assert certificate["days_left"] > 30
+    assert certificate["not_after"].endswith("+00:00")
+
+
+def test_quiet_prints_nothing_when_ok(server: HealthServer) -> None:
+    ok = run("-H", server.address, "--quiet")
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")
+    critical = run("-H", server.address, "-s", "down", "-q")
+    assert critical.returncode == 2
+    assert critical.stdout.startswith("GRPC_HEALTH CRITICAL - ")
+
+
+def test_verbosity_levels(server: HealthServer) -> None:
+    quiet_lines = run("-H", server.address).stdout.splitlines()
+    assert len(quiet_lines) == 1
+    one = run("-H", server.address, "-v").stdout.splitlines()
+    assert one[1].startswith("OK: overall health is SERVING (")
+    assert one[2].startswith("connect_time ")
+    assert len(one) == 3
+    two = run("-H", server.address, "-vv", "-m", "x-team: sre").stdout.splitlines()
+    assert two[3:] == [
+        f"target {server.address}, plaintext",
+        "timeouts: connect 5s, rpc 5s, overall 10s",
+        "services: ''",
+        "metadata keys (values hidden): x-team",
+    ]
+    three = run("-H", server.address, "-vvv").stdout.splitlines()
+    assert f"probing {server.address} (grpc target {server.address})" in three
+    assert "service '': SERVING" in three
+
+
+def test_secrets_never_appear_at_any_verbosity(
+    start_server: Callable[..., HealthServer], tmp_path: Path
+) -> None:
+    recording = HeaderRecordingServicer()
+    address = start_server(servicer=recording).address
+    headers = tmp_path / "headers"
+    headers.write_text(f"x-file-token: {SECRET}-file\n")
+    env = plugin_env(API_TOKEN=f"{SECRET}-env")
+    common = ["-H", address, "-m", f"authorization: {SECRET}"]
+    common += ["--metadata-file", str(headers), "--metadata-env", "x-env-token:API_TOKEN"]
+    for extra in ([], ["-v"], ["-vv"], ["-vvv"], ["--json"]):
+        done = run(*common, *extra, env=env)
+        assert done.returncode == 0, done.stdout
+        assert "s3cret" not in done.stdout + done.stderr
+    seen = recording.seen[-1]
+    assert seen["authorization"] == SECRET
+    assert seen["x-file-token"] == f"{SECRET}-file"
+    assert seen["x-env-token"] == f"{SECRET}-env"
+
+
+def test_a_server_echoing_the_token_does_not_leak_it(
+    start_server: Callable[..., HealthServer],
+) -> None:
+    address = start_server(servicer=EchoingDenyServicer()).address
+    for extra in ([], ["--json"]):
+        done = run("-H", address, "-m", f"authorization: {SECRET}", *extra)
+        assert done.returncode == 2
+        assert "s3cret" not in done.stdout
+        assert "token <hidden> denied" in done.stdout
+
+
+def test_user_agent_reaches_the_server_and_gzip_works(
+    start_server: Callable[..., HealthServer],
+) -> None:
+    recording = HeaderRecordingServicer()
+    address = start_server(servicer=recording).address
+    done = run("-H", address, "--user-agent", "nagios-check/1.0", "--gzip")
+    assert done.returncode == 0
+    assert recording.seen[-1]["user-agent"].startswith("nagios-check/1.0")
+
+
+@pytest.mark.parametrize(("sig", "name"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")])
+def test_signal_during_the_rpc_prints_one_line_and_exits_unknown(
+    gate: tuple[GateServicer, str], sig: signal.Signals, name: str
+) -> None:
+    servicer, address = gate
+    process = subprocess.Popen(
+        [PLUGIN, "-H", address, "-t", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=plugin_env(),
+    )
+    assert servicer.entered.wait(20)
+    started = time.monotonic()
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=10)
+    assert time.monotonic() - started < 3
+    assert (process.returncode, stdout, stderr) == (
+        3,
+        f"GRPC_HEALTH UNKNOWN - interrupted by {name}\n",
+        "",
+    )
+
+
+def test_signal_in_json_mode_prints_json(gate: tuple[GateServicer, str]) -> None:
+    servicer, address = gate
+    process = subprocess.Popen(
+        [PLUGIN, "-H", address, "--json"], stdout=subprocess.PIPE, text=True, env=plugin_env()
+    )
+    assert servicer.entered.wait(20)
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=10)
+    assert process.returncode == 3
+    document = json.loads(stdout)
+    assert (document["state"], document["exit_code"], document["summary"]) == (
+        "UNKNOWN",
+        3,
+        "interrupted by SIGTERM",
+    )
+
+
+def test_overall_timeout_is_a_hard_backstop(gate: tuple[GateServicer, str]) -> None:
+    _, address = gate
+    started = time.monotonic()
+    done = run("-H", address, "-t", "0.5", "--rpc-timeout", "20")
+    assert time.monotonic() - started < 3
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "GRPC_HEALTH CRITICAL - no result within the 0.5s timeout (-t)\n",
+        "",
+    )
+
+
+def test_overall_timeout_sets_the_grpc_deadlines(black_hole_address: str) -> None:
+    started = time.monotonic()
+    done = run("-H", black_hole_address, "-t", "1")
+    assert time.monotonic() - started < 3
+    assert done.returncode == 2
+    assert done.stdout.startswith(
+        f"GRPC_HEALTH CRITICAL - timed out connecting to {black_hole_address} after 0.5s | time="
+    )
+
+
+def test_several_services_get_one_long_output_line_each(server: HealthServer) -> None:
+    server.set("batch", NOT_SERVING)
+    done = run("-H", server.address, "-s", "ready", "-s", "batch")
+    assert done.returncode == 2
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"GRPC_HEALTH CRITICAL - {server.address}: service 'batch' is")
+    assert " | " in lines[0]
+    assert [line.split(" (")[0] for line in lines[1:]] == [
+        "OK: service 'ready' is SERVING",
+        "CRITICAL: service 'batch' is NOT_SERVING",
+    ]
+
+
+def test_unix_socket(unix_server: HealthServer) -> None:
+    done = run("-H", unix_server.address)
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"GRPC_HEALTH OK - {unix_server.address}: overall health is")
