@@ -96,7 +96,7 @@ class HealthChannel:
         channel_options: list[tuple[str, Any]] = [
             # A connection attempt to a silent peer otherwise outlives close() by up to
             # grpc's 20 s minimum connect timeout, holding a socket.
-            ("grpc.min_reconnect_backoff_ms", max(int(options.connect_timeout * 1000), 1)),
+            ("grpc.min_reconnect_backoff_ms", _channel_ms(options.connect_timeout)),
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
@@ -236,7 +236,7 @@ class HealthChannel:
             return ServiceResult(
                 service, None, time.monotonic() - started, _rpc_failure(service, error)
             )
-        return ServiceResult(service, HealthStatus(response.status), time.monotonic() - started)
+        return ServiceResult(service, _status(response.status), time.monotonic() - started)
 
     def _check_many(self, services: tuple[str, ...]) -> tuple[ServiceResult, ...]:
         finished: dict[str, float] = {}
@@ -260,7 +260,7 @@ class HealthChannel:
                 failure: RpcFailure | None = _rpc_failure(service, error)
                 status = None
             else:
-                failure, status = None, HealthStatus(response.status)
+                failure, status = None, _status(response.status)
             elapsed = finished.get(service, time.monotonic()) - started
             results.append(ServiceResult(service, status, elapsed, failure))
         return tuple(results)
@@ -428,7 +428,7 @@ class _Waiter:
                 self.calls.append(stream)
             try:
                 for response in stream:
-                    self._record(service, HealthStatus(response.status))
+                    self._record(service, _status(response.status))
             except grpc.RpcError as error:
                 code = rpc_code(error)
                 if code is grpc.StatusCode.UNIMPLEMENTED:
@@ -508,6 +508,19 @@ def rpc_details(error: grpc.RpcError) -> str:
     """The status message of a failed call, or an empty string."""
     details: str | None = error.details()
     return details or ""
+
+
+def _status(value: int) -> HealthStatus:
+    """A status number this client does not know (a newer server) reads as UNKNOWN."""
+    try:
+        return HealthStatus(value)
+    except ValueError:
+        return HealthStatus.UNKNOWN
+
+
+def _channel_ms(seconds: float) -> int:
+    """Seconds as a grpc channel argument: whole milliseconds within a C int."""
+    return min(max(int(seconds * 1000), 1), 2**31 - 1)
 
 
 def _rpc_failure(service: str, error: grpc.RpcError) -> RpcFailure:
