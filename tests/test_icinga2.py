@@ -269,7 +269,7 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
     recording = HeaderRecordingServicer()
     with tempfile.TemporaryDirectory(prefix="cgh-icinga-") as name:
         base = Path(name)
-        serving = start(statuses={"": SERVING, "ready": SERVING, "down": NOT_SERVING})
+        serving = start(statuses={"": SERVING, "app.Ready": SERVING, "down": NOT_SERVING})
         not_serving = start(statuses={"": NOT_SERVING})
         slow = start(servicer=SlowHealthServicer(0.6))
         tls = start(credentials=tls_material.server_credentials())
@@ -302,7 +302,7 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
                 "several",
                 {
                     "grpc_health_port": serving.port,
-                    "grpc_health_service": ["", "ready", "down"],
+                    "grpc_health_service": ["", "app.Ready", "down"],
                     "grpc_health_map_status": "NOT_SERVING=WARNING",
                 },
             ),
@@ -423,14 +423,14 @@ def test_several_services_mapped_state_and_long_output(
     assert first_line(record) == f"GRPC_HEALTH WARNING - {address}: service 'down' is NOT_SERVING"
     assert [re.sub(r"\([0-9.]+s\)$", "(T)", line) for line in record.output[1:]] == [
         "OK: overall health is SERVING (T)",
-        "OK: service 'ready' is SERVING (T)",
+        "OK: service 'app.Ready' is SERVING (T)",
         "WARNING: service 'down' is NOT_SERVING (T)",
     ]
-    labels = {"serving_overall", "serving_ready", "serving_down"}
+    labels = {"serving_overall", "serving_app.Ready", "serving_down"}
     assert_perfdata_parsed(record, TIMINGS | labels)
     assert {label: record.parsed[label] for label in labels} == {
         "serving_overall": 1,
-        "serving_ready": 1,
+        "serving_app.Ready": 1,
         "serving_down": 0,
     }
 
@@ -485,3 +485,51 @@ def test_shipped_command_validates_and_maps_every_option(tmp_path: Path) -> None
     options = {action.option_strings[0] for action in _parser()._actions}
     # Help, version, JSON and quiet mode are for humans and cron, not for a core.
     assert mapped == options - {"-h", "-V", "--json", "-q"}
+
+
+DOC = REPO / "docs" / "icinga2.md"
+
+
+def test_documented_configuration_validates(tmp_path: Path) -> None:
+    """Every ```icinga2 block of docs/icinga2.md, together, passes ``icinga2 daemon -C``."""
+    binary = icinga2_binary()
+    blocks = re.findall(r"^```icinga2\n(.*?)^```$", DOC.read_text(), re.MULTILINE | re.DOTALL)
+    assert len(blocks) >= 6
+    data = make_data_dir(tmp_path)
+    config = tmp_path / "icinga2.conf"
+    config.write_text(
+        PREAMBLE.format(
+            plugin_dir=quoted(str(PLUGIN.parent)), command_file=quoted(str(COMMAND_FILE))
+        )
+        + "\n".join(blocks)
+    )
+    checked = subprocess.run(
+        [binary, "daemon", "-C", *daemon_arguments(config, data)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # The apply rules really produce services, one per named gRPC service.
+    assert "Instantiated 11 Services." in checked.stdout
+
+
+def test_every_custom_variable_is_documented() -> None:
+    variables = set(re.findall(r"\$(grpc_health_[a-z_]+)\$", COMMAND_FILE.read_text()))
+    assert len(variables) >= 25
+    documented = set(re.findall(r"`(grpc_health_[a-z_]+)`", DOC.read_text()))
+    assert variables <= documented
+    assert documented <= variables
+
+
+def test_a_missing_icinga2_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os.path, "exists", lambda path: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run this test"):
+        icinga2_binary()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="icinga2 is not installed"):
+        icinga2_binary()
