@@ -77,6 +77,8 @@ DEFAULT_STATUS_STATES: Mapping[HealthStatus, ServiceState] = {
 # What nagiosplugin prints for a Range; anything else (1e-07, inf) breaks perfdata.
 _RANGE_TEXT = re.compile(r"@?(~:|-?[0-9]+(\.[0-9]+)?:)?(-?[0-9]+(\.[0-9]+)?)?")
 _RANGE_EXAMPLES = "e.g. 0.5, 10:, ~:1 or @0.2:0.4"
+# No health check waits a day; a longer timeout is a typo.
+_MAX_SECONDS = 86400.0
 # Secrets shorter than this are not scrubbed from output: it would mangle numbers.
 _MIN_SCRUBBED_SECRET = 6
 
@@ -153,7 +155,7 @@ class HealthResource(nagiosplugin.Resource):
         try:
             result = probe(options)
         except InvalidArgument as error:
-            raise nagiosplugin.CheckError(str(error)) from None
+            raise nagiosplugin.CheckError(clean_text(str(error))) from None
         except ConnectFailure as failure:
             self.failure = failure
             self.elapsed = time.monotonic() - started
@@ -390,8 +392,10 @@ class TextOutput(Output):
         super().__init__(logchan)
         self.options = options
         self.silent = False
+        self.added = False
 
     def add(self, check: nagiosplugin.Check) -> None:
+        self.added = True
         self.status = self.format_status(check)
         perfdata = self.format_perfdata(check)
         if perfdata:
@@ -402,6 +406,11 @@ class TextOutput(Output):
     def __str__(self) -> str:
         if self.silent:
             return ""
+        if not self.added:
+            # nagiosplugin's last resort after an unexpected error says "UNKNOWN: ...";
+            # keep the plugin's own status line format.
+            message = self.status.partition("UNKNOWN: ")[2] or self.status
+            self.status = f"{NAME} UNKNOWN - {clean_text(message)}"
         return scrub(super().__str__(), self.options)
 
 
@@ -419,7 +428,28 @@ class JsonOutput(Output):
     def __str__(self) -> str:
         import json
 
-        return scrub(json.dumps(self.document, sort_keys=True), self.options) + "\n"
+        document = self.document
+        if not document:
+            # nagiosplugin's last resort after an unexpected error: keep the JSON shape.
+            message = self.status.partition("UNKNOWN: ")[2] or self.status
+            document = failure_document(nagiosplugin.Unknown, clean_text(message))
+        return scrub(json.dumps(document, sort_keys=True), self.options) + "\n"
+
+
+def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
+    """The ``--json`` object when there is no check result: same keys, empty values."""
+    document: dict[str, Any] = dict.fromkeys(
+        ("target", "time", "connect_time", "rpc_time", "certificate")
+    )
+    document.update(
+        state=state_name(state),
+        exit_code=state.code,
+        summary=message,
+        error=message,
+        services=[],
+        perfdata="",
+    )
+    return document
 
 
 def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
@@ -500,7 +530,8 @@ def quote(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """One line without ``|``, which would start perfdata."""
+    """One printable line: no ``|`` (it would start perfdata), no undecodable bytes."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return " ".join(text.replace("|", "/").split())
 
 
@@ -727,16 +758,16 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         )
     if args.json and args.quiet:
         raise InvalidArgument("--json and --quiet cannot be combined")
-    timeout = parse_seconds("-t/--timeout", args.timeout)
+    timeout = _seconds_option("-t/--timeout", args.timeout)
     connect_timeout = (
         timeout / 2
         if args.connect_timeout is None
-        else parse_seconds("--connect-timeout", args.connect_timeout)
+        else _seconds_option("--connect-timeout", args.connect_timeout)
     )
     rpc_timeout = (
         timeout / 2
         if args.rpc_timeout is None
-        else parse_seconds("--rpc-timeout", args.rpc_timeout)
+        else _seconds_option("--rpc-timeout", args.rpc_timeout)
     )
     tls = _tls_options(args)
     cert_days = Thresholds(
@@ -793,6 +824,14 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
     )
 
 
+def _seconds_option(option: str, text: str) -> float:
+    value = parse_seconds(option, text)
+    if value > _MAX_SECONDS:
+        # Also a guard for grpc, whose deadlines overflow long before float does.
+        raise InvalidArgument(f"{option} {text!r} is more than a day ({_MAX_SECONDS:g} seconds)")
+    return value
+
+
 def _tls_options(args: argparse.Namespace) -> TlsOptions | None:
     files_or_names = (args.ca_cert, args.client_cert, args.client_key, args.server_name)
     if not (args.tls or args.insecure or any(item is not None for item in files_or_names)):
@@ -834,18 +873,7 @@ class _FinalWords:
         """The one line to print for ``state``, in plugin or JSON form."""
         if not self.json_mode:
             return f"{NAME} {state_name(state)} - {message}"
-        document: dict[str, Any] = dict.fromkeys(
-            ("target", "time", "connect_time", "rpc_time", "certificate")
-        )
-        document.update(
-            state=state_name(state),
-            exit_code=state.code,
-            summary=message,
-            error=message,
-            services=[],
-            perfdata="",
-        )
-        return self.dumps(document, sort_keys=True)
+        return self.dumps(failure_document(state, message), sort_keys=True)
 
     def exit(self, state: ServiceState, message: str) -> None:
         """Print one line and end the process without unwinding.
@@ -911,10 +939,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(words.line(nagiosplugin.Unknown, clean_text(str(error))))
         sys.exit(nagiosplugin.Unknown.code)
     _install_backstop(words, options.timeout)
-    check = build_check(options)
     runtime = nagiosplugin.Runtime()
     output_class = JsonOutput if options.output is OutputMode.JSON else TextOutput
     runtime.output = output_class(runtime.logchan, options)
+    # Tracebacks of unexpected errors only from -v on: they are for bug reports.
     runtime.verbose = options.verbose
     _log_configuration(options)
+    check = build_check(options)
     check.main(verbose=options.verbose, timeout=0)

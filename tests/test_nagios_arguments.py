@@ -164,6 +164,12 @@ def test_metadata_from_arguments_file_and_environment_in_order(tmp_path: Path) -
         (["-H", ":1", "-t", "0"], "-t/--timeout " + ABOVE_ZERO + " (got 0.0)"),
         (["-H", ":1", "-t", "nan"], "-t/--timeout " + ABOVE_ZERO + " (got nan)"),
         (["-H", ":1", "--rpc-timeout", "-1"], "--rpc-timeout " + ABOVE_ZERO + " (got -1.0)"),
+        (["-H", ":1", "-t", "86401"], "-t/--timeout '86401' is more than a day (86400 seconds)"),
+        (
+            ["-H", ":1", "--connect-timeout", "1e308"],
+            "--connect-timeout '1e308' is more than a day (86400 seconds)",
+        ),
+        (["-H", ":1", "-s", "a\udcffb"], "service 'a\\udcffb' is not valid UTF-8"),
         (["-H", ":1", "-w", "fast"], "-w/--warning 'fast' " + NOT_A_RANGE),
         (["-H", ":1", "-c", "5:1"], "-c/--critical '5:1' " + NOT_A_RANGE),
         (["-H", ":1", "-c", "1e-9"], "-c/--critical '1e-9' " + NOT_A_RANGE),

@@ -364,3 +364,48 @@ def test_unix_socket(unix_server: HealthServer) -> None:
     done = run("-H", unix_server.address)
     assert done.returncode == 0
     assert done.stdout.startswith(f"GRPC_HEALTH OK - {unix_server.address}: overall health is")
+
+
+BROKEN_CHECK = """
+import sys
+import check_grpc_health.nagios as plugin
+
+def broken(options):
+    raise RuntimeError("an unexpected bug")
+
+plugin.build_check = broken
+plugin.main(sys.argv[1:])
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ([], "GRPC_HEALTH UNKNOWN - RuntimeError: an unexpected bug\n"),
+        (["-v"], None),
+        (["--json"], None),
+    ],
+)
+def test_an_unexpected_error_is_still_one_unknown_line(
+    server: HealthServer, extra: list[str], expected: str | None
+) -> None:
+    """nagiosplugin's guard catches bugs; no traceback unless -v asks for detail."""
+    done = subprocess.run(
+        [sys.executable, "-c", BROKEN_CHECK, "-H", server.address, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=plugin_env(),
+        check=False,
+    )
+    assert done.returncode == 3
+    assert done.stderr == ""
+    if extra == ["--json"]:
+        document = json.loads(done.stdout)
+        assert document["state"] == "UNKNOWN"
+        assert document["error"] == "RuntimeError: an unexpected bug"
+    elif extra == ["-v"]:
+        assert done.stdout.startswith("GRPC_HEALTH UNKNOWN - RuntimeError: an unexpected bug\n")
+        assert "Traceback" in done.stdout
+    else:
+        assert done.stdout == expected
