@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import nagiosplugin
 from nagiosplugin.output import Output
@@ -45,7 +45,7 @@ from check_grpc_health.tls import TlsOptions
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Generator, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
     from io import StringIO
 
     from nagiosplugin.state import ServiceState
@@ -206,7 +206,9 @@ class ConnectionContext(nagiosplugin.Context):
     def __init__(self) -> None:
         super().__init__("connection")
 
-    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> Any:
+    def evaluate(
+        self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
+    ) -> nagiosplugin.Result:
         failure: ConnectFailure = metric.value
         return nagiosplugin.Result(nagiosplugin.Critical, clean_text(str(failure)), metric)
 
@@ -222,7 +224,9 @@ class HealthContext(nagiosplugin.Context):
         super().__init__("health")
         self.options = options
 
-    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> Any:
+    def evaluate(
+        self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
+    ) -> nagiosplugin.Result:
         outcome: ServiceResult = metric.value
         if outcome.error is not None:
             hint = describe_rpc_failure(outcome.error, self.options.probe.rpc_timeout)
@@ -273,7 +277,9 @@ class CertificateContext(DecimalContext):
     def describe(self, metric: nagiosplugin.Metric) -> str | None:
         return None  # the result's hint says it all
 
-    def evaluate(self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource) -> Any:
+    def evaluate(
+        self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
+    ) -> nagiosplugin.Result:
         days = float(metric.value)
         if days < 0:
             text = f"server certificate expired {-days:.1f} days ago"
@@ -380,7 +386,24 @@ def _value(result: nagiosplugin.Result) -> Any:
     return result.metric.value
 
 
-class TextOutput(Output):
+class PluginOutput(Output):
+    """Base of the plugin's outputs: knows the options, and reports the verdict.
+
+    ``on_verdict`` is called with the exit code once the check has a result, before
+    anything is printed, so that a late timer or signal cannot add a second line.
+    """
+
+    def __init__(self, logchan: logging.StreamHandler[StringIO], options: PluginOptions) -> None:
+        super().__init__(logchan)
+        self.options = options
+        self.on_verdict: Callable[[int], None] | None = None
+
+    def add(self, check: nagiosplugin.Check) -> None:
+        if self.on_verdict is not None:
+            self.on_verdict(check.exitcode)
+
+
+class TextOutput(PluginOutput):
     """nagiosplugin's output, with two changes the monitoring cores need.
 
     Perfdata always stays on the first line (Icinga 2.13 mishandles perfdata in long
@@ -389,12 +412,12 @@ class TextOutput(Output):
     """
 
     def __init__(self, logchan: logging.StreamHandler[StringIO], options: PluginOptions) -> None:
-        super().__init__(logchan)
-        self.options = options
+        super().__init__(logchan, options)
         self.silent = False
         self.added = False
 
     def add(self, check: nagiosplugin.Check) -> None:
+        super().add(check)
         self.added = True
         self.status = self.format_status(check)
         perfdata = self.format_perfdata(check)
@@ -414,15 +437,15 @@ class TextOutput(Output):
         return scrub(super().__str__(), self.options)
 
 
-class JsonOutput(Output):
+class JsonOutput(PluginOutput):
     """One JSON object on one line: state, exit code, services, timings, certificate."""
 
     def __init__(self, logchan: logging.StreamHandler[StringIO], options: PluginOptions) -> None:
-        super().__init__(logchan)
-        self.options = options
+        super().__init__(logchan, options)
         self.document: dict[str, Any] = {}
 
     def add(self, check: nagiosplugin.Check) -> None:
+        super().add(check)
         self.document = json_document(check)
 
     def __str__(self) -> str:
@@ -639,7 +662,7 @@ def _parser() -> argparse.ArgumentParser:
     class Parser(argparse.ArgumentParser):
         """Argument errors are UNKNOWN (exit 3), never argparse's exit 2."""
 
-        def error(self, message: str) -> Any:
+        def error(self, message: str) -> NoReturn:
             raise InvalidArgument(message)
 
     parser = Parser(
@@ -863,6 +886,7 @@ class _FinalWords:
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
+        self.verdict: int | None = None
         if json_mode:
             # Imported now: a signal handler is no place for an import.
             import json
@@ -879,11 +903,19 @@ class _FinalWords:
         """Print one line and end the process without unwinding.
 
         ``os._exit`` because unwinding from a signal handler through a blocking grpc
-        call can leave channel shutdown waiting.
+        call can leave channel shutdown waiting. Once the check has its verdict, the
+        process only ends, with the verdict's exit code and no second line.
         """
         sys.stdout.flush()
+        if self.verdict is not None:
+            os._exit(self.verdict)
         os.write(1, (self.line(state, message) + "\n").encode("utf-8", "backslashreplace"))
         os._exit(state.code)
+
+    def settle(self, exit_code: int) -> None:
+        """The check has a result: stop the backstop timer and remember the code."""
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        self.verdict = exit_code
 
     def on_signal(self, signum: int, frame: object) -> None:
         self.exit(nagiosplugin.Unknown, f"interrupted by {signal.Signals(signum).name}")
@@ -941,7 +973,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     _install_backstop(words, options.timeout)
     runtime = nagiosplugin.Runtime()
     output_class = JsonOutput if options.output is OutputMode.JSON else TextOutput
-    runtime.output = output_class(runtime.logchan, options)
+    output = output_class(runtime.logchan, options)
+    output.on_verdict = words.settle
+    runtime.output = output
     # Tracebacks of unexpected errors only from -v on: they are for bug reports.
     runtime.verbose = options.verbose
     _log_configuration(options)

@@ -409,3 +409,33 @@ def test_an_unexpected_error_is_still_one_unknown_line(
         assert "Traceback" in done.stdout
     else:
         assert done.stdout == expected
+
+
+SLOW_EXIT = """
+import sys, time
+import nagiosplugin.runtime
+import check_grpc_health.nagios as plugin
+
+exit_now = nagiosplugin.runtime.Runtime.sysexit
+
+def slow_exit(self):
+    time.sleep(1.5)  # a teardown that outlasts -t
+    exit_now(self)
+
+nagiosplugin.runtime.Runtime.sysexit = slow_exit
+plugin.main(sys.argv[1:])
+"""
+
+
+def test_once_the_result_is_printed_the_timeout_cannot_add_a_line(server: HealthServer) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SLOW_EXIT, "-H", server.address, "-t", "0.8"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=plugin_env(),
+        check=False,
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith(f"GRPC_HEALTH OK - {server.address}: ")
+    assert done.stdout.count("\n") == 1
