@@ -47,6 +47,8 @@ class ProbeOptions:
         check_timeout("RPC timeout", self.rpc_timeout)
         if not self.services:
             raise InvalidArgument("at least one service is required")
+        for service in self.services:
+            _check_utf8("service", service)
         if self.tls is not None and self.alts:
             raise InvalidArgument("TLS and ALTS cannot be combined")
         for key, _unused in self.metadata:
@@ -101,6 +103,14 @@ def check_metadata_key(key: str) -> None:
         )
     if key.startswith("grpc-") or key.endswith("-bin"):
         raise InvalidArgument(f"metadata key {key!r} is reserved or binary and cannot be set")
+
+
+def _check_utf8(name: str, value: str) -> None:
+    # argv can carry lone surrogates (undecodable bytes); protobuf cannot send them.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{name} {value!r} is not valid UTF-8") from None
 
 
 def _check_printable(name: str, value: str) -> None:

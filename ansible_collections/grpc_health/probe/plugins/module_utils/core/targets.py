@@ -89,6 +89,11 @@ def _reject_unsafe_characters(address: str) -> None:
         raise InvalidArgument(
             f"invalid address {address!r}: contains whitespace or control characters"
         )
+    # grpcio encodes the target as UTF-8; undecodable argv bytes (lone surrogates) cannot be.
+    try:
+        address.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"invalid address {address!r}: not valid UTF-8") from None
 
 
 def _parse_unix(text: str, address: str, separate_port: int | None) -> Target:
