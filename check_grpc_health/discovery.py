@@ -45,44 +45,48 @@ def list_services(options: ProbeOptions) -> tuple[str, ...]:
     :class:`ConnectFailure` when it cannot be reached, and :class:`InvalidArgument` for
     bad options.
     """
+    with HealthChannel(options) as channel:
+        return list_services_on(channel)
+
+
+def list_services_on(channel: HealthChannel) -> tuple[str, ...]:
+    """:func:`list_services` on an open channel, which stays open for health checks."""
     try:
         from grpc_reflection.v1alpha import reflection_pb2
     except ImportError:
         raise InvalidArgument(
             "listing services needs the grpcio-reflection package (pip install grpcio-reflection)"
         ) from None
-    with HealthChannel(options) as channel:
-        channel.connect(options.connect_timeout)
-        for method in _REFLECTION_METHODS:
-            call = channel.grpc_channel.stream_stream(
-                method,
-                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
-                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+    options = channel.options
+    channel.connect(options.connect_timeout)
+    for method in _REFLECTION_METHODS:
+        call = channel.grpc_channel.stream_stream(
+            method,
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+        )
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        try:
+            responses: Any = call(
+                iter((request,)), timeout=options.rpc_timeout, metadata=options.metadata or None
             )
-            request = reflection_pb2.ServerReflectionRequest(list_services="")
-            try:
-                responses: Any = call(
-                    iter((request,)),
-                    timeout=options.rpc_timeout,
-                    metadata=options.metadata or None,
-                )
-                names = [
-                    service.name
-                    for response in responses
-                    for service in response.list_services_response.service
-                ]
-            except grpc.RpcError as error:
-                code = rpc_code(error)
-                if code is grpc.StatusCode.UNIMPLEMENTED:
-                    continue
-                raise ConnectFailure(
-                    f"listing services on {options.target.display} failed: "
-                    f"{code.name}: {rpc_details(error)}",
-                    target=options.target.display,
-                    timed_out=code is grpc.StatusCode.DEADLINE_EXCEEDED,
-                    detail=rpc_details(error),
-                ) from None
-            return tuple(sorted(set(names) - SKIPPED_SERVICES))
+            names = [
+                service.name
+                for response in responses
+                for service in response.list_services_response.service
+            ]
+        except grpc.RpcError as error:
+            code = rpc_code(error)
+            if code is grpc.StatusCode.UNIMPLEMENTED:
+                continue
+            raise ConnectFailure(
+                f"listing services on {options.target.display} failed: "
+                f"{code.name}: {rpc_details(error)}",
+                target=options.target.display,
+                timed_out=code is grpc.StatusCode.DEADLINE_EXCEEDED,
+                detail=rpc_details(error),
+            ) from None
+        return tuple(sorted(set(names) - SKIPPED_SERVICES))
     raise ReflectionUnavailable(
         f"{options.target.display} does not offer gRPC server reflection, "
         "so its services cannot be listed"

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from check_grpc_health.targets import Target
     from check_grpc_health.tls import TlsOptions
 
+# grpc keeps deadlines and timeouts as milliseconds in a C int: about 24.8 days.
+MAX_TIMEOUT = (2**31 - 1) / 1000
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -41,8 +43,13 @@ class ProbeOptions:
     certificate_facts: bool = False
 
     def __post_init__(self) -> None:
-        check_timeout("connect timeout", self.connect_timeout)
-        check_timeout("RPC timeout", self.rpc_timeout)
+        # Capped, not refused: a deadline beyond grpc's range would expire at once.
+        object.__setattr__(
+            self, "connect_timeout", capped(check_timeout("connect timeout", self.connect_timeout))
+        )
+        object.__setattr__(
+            self, "rpc_timeout", capped(check_timeout("RPC timeout", self.rpc_timeout))
+        )
         if not self.services:
             raise InvalidArgument("at least one service is required")
         for service in self.services:
@@ -64,6 +71,11 @@ def check_timeout(name: str, value: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise InvalidArgument(f"{name} must be a finite number above zero (got {value!r})")
     return float(value)
+
+
+def capped(seconds: float) -> float:
+    """Limit a timeout to :data:`MAX_TIMEOUT`, the longest deadline grpc can represent."""
+    return min(seconds, MAX_TIMEOUT)
 
 
 def parse_seconds(name: str, text: str) -> float:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from check_grpc_health.options import capped
 from check_grpc_health.results import (
     ConnectFailure,
     HealthCheckError,
@@ -191,21 +192,26 @@ class HealthChannel:
                 detail=detail,
             ) from None
 
-    def probe(self) -> ProbeResult:
-        """Connect if needed, then Check every service concurrently on this channel."""
+    def probe(self, services: tuple[str, ...] | None = None) -> ProbeResult:
+        """Connect if needed, then Check every service concurrently on this channel.
+
+        ``services`` replaces the options' services for this probe (e.g. the ones
+        discovered through reflection on the same channel).
+        """
         options = self.options
+        names = services or options.services
         started = time.monotonic()
         connect_time = self.connect(options.connect_timeout)
         rpc_started = time.monotonic()
-        if len(options.services) == 1:
-            services: tuple[ServiceResult, ...] = (self._check_one(options.services[0]),)
+        if len(names) == 1:
+            outcomes: tuple[ServiceResult, ...] = (self._check_one(names[0]),)
         else:
-            services = self._check_many(options.services)
+            outcomes = self._check_many(names)
         finished = time.monotonic()
         setup_time, self._setup_time = self._setup_time, 0.0
         return ProbeResult(
             target=options.target.display,
-            services=services,
+            services=outcomes,
             connect_time=setup_time + connect_time,
             rpc_time=finished - rpc_started,
             time=setup_time + finished - started,
@@ -312,7 +318,7 @@ def watch(
     a connection that is not up yet is retried every ``interval`` until the deadline.
     Raises only :class:`InvalidArgument`; every other problem ends in the result.
     """
-    waiter = _Waiter(options, wanted, timeout, interval)
+    waiter = _Waiter(options, wanted, capped(timeout), capped(interval))
     return waiter.run()
 
 

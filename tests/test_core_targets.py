@@ -173,3 +173,20 @@ def test_options_validate_and_hide_metadata() -> None:
         ProbeOptions(target, rpc_timeout=0)
     with pytest.raises(InvalidArgument, match="TLS and ALTS"):
         ProbeOptions(target, tls=TlsOptions(), alts=True)
+
+
+def test_huge_timeouts_are_capped_to_what_grpc_can_represent() -> None:
+    from check_grpc_health.options import MAX_TIMEOUT
+
+    options = ProbeOptions(parse_target("h:1"), connect_timeout=1e308, rpc_timeout=10**12)
+    assert options.connect_timeout == MAX_TIMEOUT
+    assert options.rpc_timeout == MAX_TIMEOUT
+    assert ProbeOptions(parse_target("h:1"), rpc_timeout=2.5).rpc_timeout == 2.5
+
+
+def test_huge_timeouts_still_probe_a_working_server(server: object) -> None:
+    from check_grpc_health.probe import probe
+
+    address = server.address  # type: ignore[attr-defined]
+    options = ProbeOptions(parse_target(address), connect_timeout=1e308, rpc_timeout=1e308)
+    assert probe(options).serving

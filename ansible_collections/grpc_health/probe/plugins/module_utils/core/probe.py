@@ -29,6 +29,7 @@ except ImportError:
 else:
     GRPC_IMPORT_ERROR = None
 
+from .options import capped
 from .results import (
     ConnectFailure,
     HealthCheckError,
@@ -200,21 +201,26 @@ class HealthChannel:
                 detail=detail,
             ) from None
 
-    def probe(self) -> ProbeResult:
-        """Connect if needed, then Check every service concurrently on this channel."""
+    def probe(self, services: tuple[str, ...] | None = None) -> ProbeResult:
+        """Connect if needed, then Check every service concurrently on this channel.
+
+        ``services`` replaces the options' services for this probe (e.g. the ones
+        discovered through reflection on the same channel).
+        """
         options = self.options
+        names = services or options.services
         started = time.monotonic()
         connect_time = self.connect(options.connect_timeout)
         rpc_started = time.monotonic()
-        if len(options.services) == 1:
-            services: tuple[ServiceResult, ...] = (self._check_one(options.services[0]),)
+        if len(names) == 1:
+            outcomes: tuple[ServiceResult, ...] = (self._check_one(names[0]),)
         else:
-            services = self._check_many(options.services)
+            outcomes = self._check_many(names)
         finished = time.monotonic()
         setup_time, self._setup_time = self._setup_time, 0.0
         return ProbeResult(
             target=options.target.display,
-            services=services,
+            services=outcomes,
             connect_time=setup_time + connect_time,
             rpc_time=finished - rpc_started,
             time=setup_time + finished - started,
@@ -321,7 +327,7 @@ def watch(
     a connection that is not up yet is retried every ``interval`` until the deadline.
     Raises only :class:`InvalidArgument`; every other problem ends in the result.
     """
-    waiter = _Waiter(options, wanted, timeout, interval)
+    waiter = _Waiter(options, wanted, capped(timeout), capped(interval))
     return waiter.run()
 
 
