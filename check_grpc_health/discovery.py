@@ -8,12 +8,18 @@ plain check never pays for them. Address resolution uses the system resolver.
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 
 from check_grpc_health.probe import HealthChannel, rpc_code, rpc_details
-from check_grpc_health.results import ConnectFailure, HealthCheckError, InvalidArgument
+from check_grpc_health.results import (
+    ConnectFailure,
+    HealthCheckError,
+    InvalidArgument,
+    ProbeResult,
+)
 from check_grpc_health.targets import Target, parse_target
 
 if TYPE_CHECKING:
@@ -96,12 +102,18 @@ def list_services_on(channel: HealthChannel) -> tuple[str, ...]:
 def resolve_addresses(target: Target, family: int = socket.AF_UNSPEC) -> tuple[Target, ...]:
     """Resolve a host:port target to one target per address (A and AAAA records).
 
+    An ``ipv4:``/``ipv6:`` target that lists addresses yields one target per entry.
+
     ``family`` is ``socket.AF_INET``, ``socket.AF_INET6`` or ``AF_UNSPEC`` for both.
     Each returned target dials one IP literal; its ``display`` names the address.
     Unix targets cannot be resolved and raise :class:`InvalidArgument`.
     """
     if target.host is None or target.port is None:
         raise InvalidArgument(f"{target.display} is not a host name that can be resolved")
+    scheme, _, listed = target.grpc_target.partition(":")
+    if scheme in ("ipv4", "ipv6"):
+        # A static list of addresses: each entry is one backend.
+        return tuple(parse_target(entry) for entry in listed.removeprefix("//").split(","))
     try:
         infos = socket.getaddrinfo(target.host, target.port, family, socket.SOCK_STREAM)
     except socket.gaierror as error:
@@ -116,3 +128,48 @@ def resolve_addresses(target: Target, family: int = socket.AF_UNSPEC) -> tuple[T
         parse_target(f"[{address}]" if ":" in address else address, target.port)
         for address in addresses
     )
+
+
+class BackendResult(NamedTuple):
+    """The probe of one address behind a name: a result, or why there is none."""
+
+    target: Target
+    result: ProbeResult | None
+    failure: HealthCheckError | None
+
+    @property
+    def healthy(self) -> bool:
+        """True when the backend answered and every service is SERVING."""
+        return self.result is not None and self.result.serving
+
+
+def probe_addresses(
+    options: ProbeOptions, family: int = socket.AF_UNSPEC
+) -> tuple[BackendResult, ...]:
+    """Resolve the target's name and probe every address concurrently, one channel each.
+
+    TLS verification and SNI still use the name (unless a server name is set), and so
+    does the ``:authority`` header, so each backend is asked exactly what a client
+    using the name would ask. Raises :class:`ConnectFailure` when the name does not
+    resolve; a backend's own failure is in its :class:`BackendResult`.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from check_grpc_health.probe import probe
+
+    name = options.target
+    backends = resolve_addresses(name, family)
+    tls = options.tls
+    if tls is not None and not tls.server_name and not name.is_ip_literal:
+        tls = tls._replace(server_name=name.host)
+    authority = options.authority or f"{name.host}:{name.port}"
+
+    def probe_one(target: Target) -> BackendResult:
+        try:
+            one = replace(options, target=target, tls=tls, authority=authority)
+            return BackendResult(target, probe(one), None)
+        except HealthCheckError as error:
+            return BackendResult(target, None, error)
+
+    with ThreadPoolExecutor(max_workers=min(len(backends), 32)) as pool:
+        return tuple(pool.map(probe_one, backends))

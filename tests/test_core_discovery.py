@@ -15,6 +15,7 @@ from check_grpc_health.targets import parse_target
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from conftest import TlsMaterial
     from servers import HealthServer
 
 
@@ -56,3 +57,50 @@ def test_resolving_ip_literals_and_unix_sockets() -> None:
 def test_unresolvable_name_is_a_connection_failure() -> None:
     with pytest.raises(ConnectFailure, match=r"cannot resolve no-such-host\.invalid"):
         resolve_addresses(parse_target("no-such-host.invalid:1"))
+
+
+def test_static_address_lists_yield_one_backend_each() -> None:
+    targets = resolve_addresses(parse_target("ipv4:127.0.0.1:80,127.0.0.2:81"))
+    assert [t.grpc_target for t in targets] == ["127.0.0.1:80", "127.0.0.2:81"]
+
+
+def test_probe_addresses_reports_each_backend(
+    start_server: Callable[..., HealthServer], closed_address: str
+) -> None:
+    from check_grpc_health.discovery import probe_addresses
+
+    healthy = start_server()
+    down = start_server(statuses={"": 2})
+    name = f"ipv4:{healthy.address},{down.address},{closed_address}"
+    backends = probe_addresses(ProbeOptions(parse_target(name)))
+    assert [b.target.grpc_target for b in backends] == [
+        healthy.address,
+        down.address,
+        closed_address,
+    ]
+    assert [b.healthy for b in backends] == [True, False, False]
+    assert backends[1].result is not None
+    assert isinstance(backends[2].failure, ConnectFailure)
+
+
+def test_probe_addresses_verifies_tls_against_the_name(
+    start_server: Callable[..., HealthServer], tls_material: TlsMaterial
+) -> None:
+    import grpc
+
+    from check_grpc_health.discovery import probe_addresses
+    from check_grpc_health.tls import TlsOptions
+
+    # A certificate for the name only: dialling the IP must still verify against the name.
+    leaf = tls_material.ca.issue_cert("localhost")
+    credentials = grpc.ssl_server_credentials(
+        [(leaf.private_key_pem.bytes(), leaf.cert_chain_pems[0].bytes())]
+    )
+    server = start_server(credentials=credentials)
+    options = ProbeOptions(
+        parse_target(f"localhost:{server.port}"),
+        tls=TlsOptions(ca_cert=str(tls_material.ca_cert)),
+    )
+    backends = probe_addresses(options, socket.AF_INET)
+    assert [b.target.grpc_target for b in backends] == [f"127.0.0.1:{server.port}"]
+    assert backends[0].healthy, backends[0].failure
