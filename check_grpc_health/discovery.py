@@ -124,10 +124,8 @@ def resolve_addresses(target: Target, family: int = socket.AF_UNSPEC) -> tuple[T
             detail=str(error.strerror),
         ) from None
     addresses = dict.fromkeys(str(info[4][0]) for info in infos)
-    return tuple(
-        parse_target(f"[{address}]" if ":" in address else address, target.port)
-        for address in addresses
-    )
+    backends = (parse_target(address, target.port) for address in addresses)
+    return tuple(backend._replace(display=backend.grpc_target) for backend in backends)
 
 
 class BackendResult(NamedTuple):
@@ -173,3 +171,14 @@ def probe_addresses(
 
     with ThreadPoolExecutor(max_workers=min(len(backends), 32)) as pool:
         return tuple(pool.map(probe_one, backends))
+
+
+def probe_all_services(options: ProbeOptions) -> ProbeResult:
+    """Probe the overall health and every service the server lists, on one channel.
+
+    Raises what :func:`list_services_on` raises; RPC errors are per service, as with
+    :func:`check_grpc_health.probe.probe`.
+    """
+    with HealthChannel(options) as channel:
+        listed = list_services_on(channel)
+        return channel.probe(("", *listed))

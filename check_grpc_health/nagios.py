@@ -34,6 +34,7 @@ from check_grpc_health import __version__
 from check_grpc_health.options import ProbeOptions, parse_metadata, parse_seconds
 from check_grpc_health.results import (
     ConnectFailure,
+    HealthCheckError,
     HealthStatus,
     InvalidArgument,
     ProbeResult,
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from io import StringIO
 
     from nagiosplugin.state import ServiceState
+
+    from check_grpc_health.nagios_backends import MinimumHealthy
 
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
@@ -79,6 +82,7 @@ _RANGE_TEXT = re.compile(r"@?(~:|-?[0-9]+(\.[0-9]+)?:)?(-?[0-9]+(\.[0-9]+)?)?")
 _RANGE_EXAMPLES = "e.g. 0.5, 10:, ~:1 or @0.2:0.4"
 # No health check waits a day; a longer timeout is a typo.
 _MAX_SECONDS = 86400.0
+_FAMILY_FLAGS = {"-4": "--ipv4", "-6": "--ipv6"}
 # Secrets shorter than this are not scrubbed from output: it would mangle numbers.
 _MIN_SCRUBBED_SECRET = 6
 
@@ -116,6 +120,11 @@ class PluginOptions:
     timeout: float = DEFAULT_TIMEOUT
     verbose: int = 0
     output: OutputMode = OutputMode.TEXT
+    all_services: bool = False
+    all_addresses: bool = False
+    address_family: int = 0  # socket.AF_UNSPEC: A and AAAA records
+    backends_warning: MinimumHealthy | None = None
+    backends_critical: MinimumHealthy | None = None
 
     def state_for(self, status: HealthStatus) -> ServiceState:
         """The plugin state a health status maps to, overrides included."""
@@ -153,7 +162,13 @@ class HealthResource(nagiosplugin.Resource):
 
         started = time.monotonic()
         try:
-            result = probe(options)
+            if self.options.all_services:
+                from check_grpc_health.discovery import probe_all_services
+
+                result = probe_all_services(options)
+                self.labels = service_labels([item.service for item in result.services])
+            else:
+                result = probe(options)
         except InvalidArgument as error:
             raise nagiosplugin.CheckError(clean_text(str(error))) from None
         except ConnectFailure as failure:
@@ -163,6 +178,9 @@ class HealthResource(nagiosplugin.Resource):
             yield nagiosplugin.Metric("connection", failure, context="connection")
             yield nagiosplugin.Metric("time", self.elapsed, "s", min=0, context="time")
             return
+        except HealthCheckError as error:
+            # E.g. no reflection for --all-services: the check cannot judge.
+            raise nagiosplugin.CheckError(clean_text(str(error))) from None
         self.result = result
         self.elapsed = result.time
         for label, outcome in zip(self.labels, result.services, strict=True):
@@ -238,7 +256,8 @@ class HealthContext(nagiosplugin.Context):
     def performance(
         self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
     ) -> nagiosplugin.Performance | None:
-        if len(self.options.probe.services) < 2:
+        assert isinstance(resource, HealthResource)
+        if len(resource.labels) < 2:
             return None
         outcome: ServiceResult = metric.value
         return nagiosplugin.Performance(metric.name, int(outcome.serving), "", None, None, 0, 1)
@@ -446,7 +465,12 @@ class JsonOutput(PluginOutput):
 
     def add(self, check: nagiosplugin.Check) -> None:
         super().add(check)
-        self.document = json_document(check)
+        if self.options.all_addresses:
+            from check_grpc_health.nagios_backends import backends_document
+
+            self.document = backends_document(check)
+        else:
+            self.document = json_document(check)
 
     def __str__(self) -> str:
         import json
@@ -527,6 +551,10 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
 
 def build_check(options: PluginOptions) -> nagiosplugin.Check:
     """The check for ``options``: call it (``check()``), then read ``check.state``."""
+    if options.all_addresses:
+        from check_grpc_health.nagios_backends import build_backends_check
+
+        return build_backends_check(options)
     return nagiosplugin.Check(
         HealthResource(options),
         ConnectionContext(),
@@ -761,6 +789,29 @@ def _parser() -> argparse.ArgumentParser:
         metavar="STATUS=STATE",
         help="report a health status as another state, e.g. NOT_SERVING=WARNING",
     )
+    add(
+        "--all-services",
+        action="store_true",
+        help="check the overall health and every service the server lists (needs reflection)",
+    )
+    add(
+        "--all-addresses",
+        action="store_true",
+        help="resolve the host and check every address; reports N of M backends healthy",
+    )
+    # -4 and -6 are rewritten to these before parsing (see parse_arguments).
+    add("--ipv4", action="store_true", help="-4: with --all-addresses, IPv4 addresses only")
+    add("--ipv6", action="store_true", help="-6: with --all-addresses, IPv6 addresses only")
+    add(
+        "--backends-warning",
+        metavar="MIN",
+        help="WARNING when fewer backends than MIN (a count or N%%) are healthy (default 100%%)",
+    )
+    add(
+        "--backends-critical",
+        metavar="MIN",
+        help="CRITICAL when fewer backends than MIN (a count or N%%) are healthy (default 50%%)",
+    )
     add("--json", action="store_true", help="print one JSON object instead of plugin output")
     add("-q", "--quiet", action="store_true", help="print nothing when OK (for cron)")
     add("-v", "--verbose", action="count", default=0, help="more output (up to -vvv)")
@@ -770,7 +821,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> PluginOptions:
     """Parse and validate argv. Raises :class:`InvalidArgument` with one line."""
-    args, extra = _parser().parse_known_args(list(argv))
+    # Registered as -4/-6, they would make argparse read every negative number
+    # ("--rpc-timeout -1", "-w -5:10") as an option instead of a value.
+    argv = [_FAMILY_FLAGS.get(item, item) for item in argv]
+    args, extra = _parser().parse_known_args(argv)
     for item in extra:
         if item.startswith("-") and item != "-":
             raise InvalidArgument(f"unknown option {item.partition('=')[0]!r}")
@@ -826,6 +880,7 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         certificate_facts=wants_certificate,
     )
     output = OutputMode.JSON if args.json else OutputMode.QUIET if args.quiet else OutputMode.TEXT
+    discovery = _discovery_options(args, probe_options)
     return PluginOptions(
         probe=probe_options,
         time=Thresholds(
@@ -844,7 +899,42 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         timeout=timeout,
         verbose=min(args.verbose, 3),
         output=output,
+        **discovery,
     )
+
+
+def _discovery_options(args: argparse.Namespace, probe_options: ProbeOptions) -> dict[str, Any]:
+    """The ``--all-services``/``--all-addresses`` options, checked against each other."""
+    if args.ipv4 and args.ipv6:
+        raise InvalidArgument("-4/--ipv4 and -6/--ipv6 cannot be combined")
+    backend_options = (args.ipv4, args.ipv6, args.backends_warning, args.backends_critical)
+    if not args.all_addresses and any(backend_options):
+        raise InvalidArgument(
+            "-4, -6, --backends-warning and --backends-critical need --all-addresses"
+        )
+    if args.all_services and args.service:
+        raise InvalidArgument("--all-services checks every service: leave out -s/--service")
+    if not args.all_addresses:
+        return {"all_services": args.all_services}
+    if args.all_services:
+        raise InvalidArgument("--all-services and --all-addresses cannot be combined")
+    if probe_options.target.unix_path is not None:
+        raise InvalidArgument("--all-addresses needs a host name, not a unix socket")
+    import socket
+
+    from check_grpc_health.nagios_backends import parse_minimum
+
+    family = socket.AF_INET if args.ipv4 else socket.AF_INET6 if args.ipv6 else 0
+    return {
+        "all_addresses": True,
+        "address_family": family,
+        "backends_warning": parse_minimum("--backends-warning", args.backends_warning)
+        if args.backends_warning
+        else None,
+        "backends_critical": parse_minimum("--backends-critical", args.backends_critical)
+        if args.backends_critical
+        else None,
+    }
 
 
 def _seconds_option(option: str, text: str) -> float:

@@ -106,6 +106,7 @@ def start_health_server(
     reflection: bool = False,
     extra_services: tuple[str, ...] = (),
     port: int = 0,
+    host: str = "127.0.0.1",
 ) -> HealthServer:
     """Start a server on 127.0.0.1 (``port`` 0 picks a free one) or ``unix_path``."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
@@ -123,7 +124,7 @@ def start_health_server(
             *extra_services,
         ]
         grpc_reflection.enable_server_reflection(names, server)
-    bind = f"unix:{unix_path}" if unix_path else f"127.0.0.1:{port}"
+    bind = f"unix:{unix_path}" if unix_path else f"{host}:{port}"
     if credentials is None:
         port = server.add_insecure_port(bind)
     else:
@@ -131,7 +132,7 @@ def start_health_server(
     server.start()
     if unix_path:
         return HealthServer(server, servicer, f"unix:{unix_path}", unix_path=unix_path)
-    return HealthServer(server, servicer, f"127.0.0.1:{port}", port=port)
+    return HealthServer(server, servicer, f"{host}:{port}", port=port)
 
 
 class RawListener:

@@ -15,6 +15,7 @@ so a refusal fails at once and closing is instant.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -195,7 +196,7 @@ class HealthChannel:
         except grpc.RpcError as error:
             detail = rpc_details(error)
             raise ConnectFailure(
-                f"failed to connect to {self.options.target.display}: {detail}",
+                f"failed to connect to {self.options.target.display}: {connect_reason(detail)}",
                 target=self.options.target.display,
                 timed_out=rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED,
                 detail=detail,
@@ -522,6 +523,24 @@ def _status(value: int) -> HealthStatus:
         return HealthStatus(value)
     except ValueError:
         return HealthStatus.UNKNOWN
+
+
+_GRPC_PREFIXES = re.compile(
+    r"^(failed to connect to all addresses; last error: )?"
+    r"([A-Z_]+: )?"
+    r"((ipv4|ipv6|unix|unix-abstract):\S+: )?"
+    r"(Failed to connect to remote host: )?"
+)
+
+
+def connect_reason(detail: str) -> str:
+    """grpcio's connection error without its boilerplate: ``Connection refused``.
+
+    grpcio says e.g. ``failed to connect to all addresses; last error: UNKNOWN:
+    ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused``; the
+    message already names the target, so only the reason at the end is kept.
+    """
+    return _GRPC_PREFIXES.sub("", detail, count=1) or detail
 
 
 def _channel_ms(seconds: float) -> int:
