@@ -118,9 +118,13 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
         return GateOutcome(False, str(error), _values(services, started, attempts=0))
     if delay:
         sleep(delay)
-    if timeout == 0:
+    # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
+    remaining = timeout - (time.monotonic() - started)
+    if timeout == 0 or remaining <= 0:
         return _check_once(options, wanted, started)
-    return _wait(options, wanted, timeout, interval, started)
+    return _wait(
+        options, wanted, timeout=timeout, remaining=remaining, interval=interval, started=started
+    )
 
 
 def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> GateOutcome:
@@ -142,13 +146,15 @@ def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> 
 def _wait(
     options: ProbeOptions,
     wanted: HealthStatus,
+    *,
     timeout: float,
+    remaining: float,
     interval: float,
     started: float,
 ) -> GateOutcome:
     target = options.target.display
     try:
-        outcome = watch(options, wanted=wanted, timeout=timeout, interval=interval)
+        outcome = watch(options, wanted=wanted, timeout=remaining, interval=interval)
     except HealthCheckError as error:
         return GateOutcome(False, str(error), _values(options.services, started, attempts=0))
     values = _values(

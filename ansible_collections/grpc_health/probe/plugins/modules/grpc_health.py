@@ -78,7 +78,8 @@ options:
     default: serving
   timeout:
     description:
-      - How many seconds to wait for the wanted O(state).
+      - How many seconds to wait for the wanted O(state), counted from the start of the task,
+        O(delay) included, as in M(ansible.builtin.wait_for).
       - V(0) checks once and fails at once when the state is not the wanted one.
     type: float
     default: 0

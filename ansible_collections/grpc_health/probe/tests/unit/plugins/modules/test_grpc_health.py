@@ -125,6 +125,27 @@ def test_delay_comes_before_the_first_check(start_server, run_module):
     assert result["elapsed"] >= 0.3
 
 
+def test_timeout_counts_the_delay_as_wait_for_does(start_server, run_module):
+    server = start_server(statuses={"": NOT_SERVING})
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "delay": 1, "timeout": 1.5}
+    )
+    assert code == 1
+    assert result["msg"].startswith(f"127.0.0.1:{server.port} did not reach SERVING within 1.5s")
+    # 1.5 s in all, not 1 s of delay plus 1.5 s of waiting.
+    assert 1.5 <= result["elapsed"] < 2.3
+
+
+def test_a_delay_past_the_timeout_still_checks_once(start_server, run_module):
+    server = start_server()
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "delay": 0.3, "timeout": 0.2}
+    )
+    assert code == 0
+    assert result["attempts"] == 1
+    assert result["method"] == "check"
+
+
 def test_refused_connection_fails_with_one_line(closed_port, run_module):
     code, result, _text = run_module({"host": "127.0.0.1", "port": closed_port})
     assert code == 1
