@@ -39,12 +39,18 @@ _FLIP_AFTER = 3.0
 def start_server(
     statuses: dict[str, str], host: str = "127.0.0.1", port: int = 0
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """Start a gRPC server with the health service and the given statuses set."""
+    """Start a gRPC server with health, reflection, and the given statuses set."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     for service, status in statuses.items():
         servicer.set(service, _status_number(status))
+    # Reflection lists the health service and every named status, so that
+    # `check_grpc_health --all-services` can be tried against the demo.
+    from grpc_reflection.v1alpha import reflection
+
+    listed = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
+    reflection.enable_server_reflection([*listed, *filter(None, statuses)], server)
     bound = server.add_insecure_port(f"{host}:{port}")
     server.start()
     return server, servicer, bound
