@@ -1070,4 +1070,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     runtime.verbose = options.verbose
     _log_configuration(options)
     check = build_check(options)
-    check.main(verbose=options.verbose, timeout=0)
+    try:
+        check.main(verbose=options.verbose, timeout=0)
+    except SystemExit as done:
+        _exit_now(done.code)
+
+
+def _exit_now(code: object) -> NoReturn:
+    """Flush the output and end the process without the interpreter's teardown.
+
+    The check is over and its channel closed; tearing down a process that loaded
+    grpc (its threads, thousands of module objects) only adds tens of milliseconds
+    to every check. Nothing is left to clean up: no file is open for writing.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else nagiosplugin.Unknown.code)
