@@ -77,7 +77,7 @@ DEFAULT_STATUS_STATES: Mapping[HealthStatus, ServiceState] = {
     HealthStatus.UNKNOWN: nagiosplugin.Critical,
     HealthStatus.SERVICE_UNKNOWN: nagiosplugin.Critical,
 }
-# What nagiosplugin prints for a Range; anything else (1e-07, inf) breaks perfdata.
+# What a DecimalRange prints; anything else (inf, nan) breaks perfdata.
 _RANGE_TEXT = re.compile(r"@?(~:|-?[0-9]+(\.[0-9]+)?:)?(-?[0-9]+(\.[0-9]+)?)?")
 _RANGE_EXAMPLES = "e.g. 0.5, 10:, ~:1 or @0.2:0.4"
 # No health check waits a day; a longer timeout is a typo.
@@ -613,10 +613,30 @@ def scrub(text: str, options: PluginOptions) -> str:
 # --- argument parsing ---------------------------------------------------------------
 
 
+class DecimalRange(nagiosplugin.Range):
+    """A Range that prints its bounds as plain decimals (``0.000001``), never ``1e-06``.
+
+    nagiosplugin prints a Range with ``%s``, and perfdata thresholds must not use
+    exponent notation.
+    """
+
+    __slots__ = ()
+
+    def _format(self, omit_zero_start: bool = True) -> str:
+        parts = ["@"] if self.invert else []
+        if self.start == -math.inf:
+            parts.append("~:")
+        elif not omit_zero_start or self.start != 0:
+            parts.append(f"{decimal(self.start)}:")
+        if self.end != math.inf:
+            parts.append(decimal(self.end))
+        return "".join(parts)
+
+
 def parse_range(option: str, text: str) -> nagiosplugin.Range:
     """A Nagios range, or an InvalidArgument naming the option and the value."""
     try:
-        parsed = nagiosplugin.Range(text)
+        parsed = DecimalRange(text)
     except (ValueError, TypeError):
         raise InvalidArgument(
             f"{option} {text!r} is not a Nagios range ({_RANGE_EXAMPLES})"

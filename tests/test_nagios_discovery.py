@@ -194,3 +194,9 @@ def test_negative_numbers_stay_values_beside_minus_four_and_six() -> None:
     assert error_for("-H", "h:1", "-w", "-1") == (
         "-w/--warning '-1' is not a Nagios range (e.g. 0.5, 10:, ~:1 or @0.2:0.4)"
     )
+
+
+def test_sub_millisecond_thresholds_stay_plain_decimals(server: HealthServer) -> None:
+    check = judge("-H", server.address, "-w", "0.000001", "-c", "1")
+    assert str(check.state) == "warning"
+    assert status_line(check).endswith(" time=Xs;0.000001;1;0")
