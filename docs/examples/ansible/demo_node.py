@@ -37,7 +37,9 @@ class Node:
 
         self.state_dir = state_dir
         self.warmup = warmup
-        self.servicer = health.HealthServicer()
+        # The blocking Watch: grpcio's default non-blocking one deadlocks when a watcher
+        # disconnects while set() is sending to it (grpc/grpc pull request 43403).
+        self.servicer = health.HealthServicer(experimental_non_blocking=False)
         self.timer: threading.Timer | None = None
         self.lock = threading.Lock()
 

@@ -21,6 +21,10 @@ from grpc_health.v1 import health, health_pb2_grpc
 from ansible_collections.grpc_health.probe.plugins.modules import grpc_health
 
 SERVING, NOT_SERVING = 1, 2
+# Every servicer here uses the blocking Watch. grpcio's default non-blocking Watch deadlocks
+# when a watcher disconnects while set() is sending to it (grpc/grpc pull request 43403), and
+# the flag is stored on the shared Watch function, so one default servicer would switch all back.
+BLOCKING = {"experimental_non_blocking": False}
 
 
 class NoWatchHealthServicer(health.HealthServicer):
@@ -34,7 +38,7 @@ class HeaderRecordingServicer(health.HealthServicer):
     """Remembers the request metadata of every Check."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(**BLOCKING)
         self.seen: list[dict[str, str]] = []
 
     def Check(self, request, context):
@@ -84,7 +88,7 @@ def start_server():
 
     def start(statuses=None, servicer=None, credentials=None) -> Server:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        servicer = servicer or health.HealthServicer()
+        servicer = servicer or health.HealthServicer(**BLOCKING)
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
         for service, status in (statuses if statuses is not None else {"": SERVING}).items():
             servicer.set(service, status)

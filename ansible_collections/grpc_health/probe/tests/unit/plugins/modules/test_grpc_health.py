@@ -11,7 +11,13 @@ import pytest
 
 from ansible_collections.grpc_health.probe.plugins.modules import grpc_health
 
-from ..conftest import NOT_SERVING, SERVING, HeaderRecordingServicer, NoWatchHealthServicer
+from ..conftest import (
+    BLOCKING,
+    NOT_SERVING,
+    SERVING,
+    HeaderRecordingServicer,
+    NoWatchHealthServicer,
+)
 
 RESULT_KEYS = {"status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time"}
 
@@ -108,7 +114,7 @@ def test_drain_waits_for_not_serving(start_server, run_module):
 
 
 def test_polls_check_when_watch_is_unimplemented(start_server, run_module):
-    server = start_server(statuses={"": NOT_SERVING}, servicer=NoWatchHealthServicer())
+    server = start_server(statuses={"": NOT_SERVING}, servicer=NoWatchHealthServicer(**BLOCKING))
     server.later(0.3, "", SERVING)
     code, result, _text = run_module(
         {"host": "127.0.0.1", "port": server.port, "timeout": 20, "sleep": 0.1}

@@ -79,7 +79,11 @@ def server_credentials(args: argparse.Namespace) -> grpc.ServerCredentials | Non
 
 def serve(args: argparse.Namespace, on_ready) -> None:
     """Run the server until SIGTERM or the end of its lifetime; ``on_ready`` once serving."""
-    servicer = NoWatchHealthServicer() if args.no_watch else health.HealthServicer()
+    # The blocking Watch: grpcio's default non-blocking one deadlocks when a watcher
+    # disconnects while set() is sending to it (grpc/grpc pull request 43403).
+    servicer = (NoWatchHealthServicer if args.no_watch else health.HealthServicer)(
+        experimental_non_blocking=False
+    )
     for service in ["", *args.service]:
         servicer.set(service, STATUSES[args.status])
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
