@@ -60,7 +60,7 @@ def run(argv: list[str]) -> Sample:
 
 def start_server(services: int) -> tuple[grpc.Server, int]:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    servicer = health.HealthServicer()
+    servicer = health.HealthServicer(experimental_non_blocking=False)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     servicer.set("", 1)
     for index in range(services):

@@ -33,7 +33,7 @@ def start_servers(count: int) -> list[tuple[grpc.Server, int]]:
     servers = []
     for _ in range(count):
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-        servicer = health.HealthServicer()
+        servicer = health.HealthServicer(experimental_non_blocking=False)
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
         servicer.set("", 1)
         port = server.add_insecure_port("127.0.0.1:0")

@@ -141,7 +141,8 @@ def main() -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="poll interval, seconds")
     parser.add_argument("--ansible", action="store_true", help="also time ansible-playbook")
     args = parser.parse_args()
-    watch_servicer, no_watch_servicer = health.HealthServicer(), NoWatch()
+    watch_servicer = health.HealthServicer(experimental_non_blocking=False)
+    no_watch_servicer = NoWatch(experimental_non_blocking=False)
     watching, watch_port = start(watch_servicer)
     polling, poll_port = start(no_watch_servicer)
     try:

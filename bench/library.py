@@ -49,7 +49,7 @@ def main() -> int:
     args = parser.parse_args()
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    servicer = health.HealthServicer()
+    servicer = health.HealthServicer(experimental_non_blocking=False)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()

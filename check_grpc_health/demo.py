@@ -41,7 +41,7 @@ def start_server(
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Start a gRPC server with health, reflection, and the given statuses set."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    servicer = health.HealthServicer()
+    servicer = health.HealthServicer(experimental_non_blocking=False)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     for service, status in statuses.items():
         servicer.set(service, _status_number(status))

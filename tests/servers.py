@@ -24,11 +24,16 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 UNKNOWN = health_pb2.HealthCheckResponse.UNKNOWN
 
 
+# Every servicer here runs Watch in blocking mode. In grpcio's default non-blocking
+# mode, set() can wait forever when a Watch client disconnects while it sends, and
+# server.stop() then waits with it.
+
+
 class SlowHealthServicer(health.HealthServicer):
     """Answers Check after ``delay`` seconds."""
 
     def __init__(self, delay: float) -> None:
-        super().__init__()
+        super().__init__(experimental_non_blocking=False)
         self.delay = delay
 
     def Check(self, request: Any, context: Any) -> Any:
@@ -47,7 +52,7 @@ class FlappingHealthServicer(health.HealthServicer):
     """Alternates SERVING and NOT_SERVING on every Check."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(experimental_non_blocking=False)
         self.calls = 0
         self.lock = threading.Lock()
 
@@ -70,7 +75,7 @@ class HeaderRecordingServicer(health.HealthServicer):
     """Remembers the invocation metadata of the last Check (to test headers and UA)."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(experimental_non_blocking=False)
         self.seen: list[dict[str, str]] = []
 
     def Check(self, request: Any, context: Any) -> Any:
@@ -110,7 +115,7 @@ def start_health_server(
 ) -> HealthServer:
     """Start a server on 127.0.0.1 (``port`` 0 picks a free one) or ``unix_path``."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    servicer = servicer or health.HealthServicer()
+    servicer = servicer or health.HealthServicer(experimental_non_blocking=False)
     if with_health:
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     for service, status in (statuses if statuses is not None else {"": SERVING}).items():
@@ -212,13 +217,18 @@ class WatchResettingServicer(health.HealthServicer):
     """Sends the current status on Watch, then aborts the stream as a crashing proxy would."""
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(experimental_non_blocking=False)
         self.watches = 0
 
     def Watch(self, request: Any, context: Any, send_response_callback: Any = None) -> Any:
-        # grpc_health registers Watch as a non-blocking handler, which passes a callback.
         self.watches += 1
-        send_response_callback(health_pb2.HealthCheckResponse(status=NOT_SERVING))
+        if send_response_callback is not None:  # grpcio's non-blocking mode
+            send_response_callback(health_pb2.HealthCheckResponse(status=NOT_SERVING))
+            context.abort(grpc.StatusCode.UNAVAILABLE, "stream reset by peer")
+        return self._reset(context)
+
+    def _reset(self, context: Any) -> Any:
+        yield health_pb2.HealthCheckResponse(status=NOT_SERVING)
         context.abort(grpc.StatusCode.UNAVAILABLE, "stream reset by peer")
 
 

@@ -81,7 +81,7 @@ def test_ipv6_loopback(start_server: Callable[..., HealthServer]) -> None:
     from grpc_health.v1 import health, health_pb2_grpc
 
     server = grpc.server(futures.ThreadPoolExecutor(2))
-    servicer = health.HealthServicer()
+    servicer = health.HealthServicer(experimental_non_blocking=False)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     try:
         port = server.add_insecure_port("[::1]:0")

@@ -28,7 +28,7 @@ def serve(host: str, port: int, drain_seconds: float) -> None:
 
     # Register your own services here, e.g. orders_pb2_grpc.add_OrdersServicer_to_server(...).
 
-    health_servicer = health.HealthServicer()
+    health_servicer = health.HealthServicer(experimental_non_blocking=False)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
 
     service_names = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
