@@ -184,7 +184,8 @@ def test_ansible_doc_renders_every_option_and_return_value() -> None:
     doc = json.loads(result.stdout)["grpc_health.probe.grpc_health"]
     assert sorted(doc["doc"]["options"]) == sorted(
         [
-            "host", "port", "service", "state", "timeout", "delay", "sleep", "connect_timeout",
+            "host", "port", "service", "all_services", "state", "timeout", "delay", "sleep",
+            "connect_timeout",
             "rpc_timeout", "tls", "ca_cert", "client_cert", "client_key", "server_name",
             "validate_certs", "metadata", "authority",
         ]

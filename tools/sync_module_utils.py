@@ -2,7 +2,7 @@
 
 Layer: build tooling. The collection must work from a Galaxy tarball with only grpcio and
 grpcio-health-checking on the managed node, so it carries its own copy of the core
-(``check_grpc_health/{results,targets,options,tls,probe}.py``) under
+(``check_grpc_health/{results,targets,options,tls,probe,discovery}.py``) under
 ``plugins/module_utils/core/``. The copy is generated, never edited by hand:
 
 * ``from check_grpc_health.X import`` becomes ``from .X import``, which AnsiballZ ships;
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "check_grpc_health"
 DESTINATION = ROOT / "ansible_collections/grpc_health/probe/plugins/module_utils/core"
-MODULES = ("__init__", "results", "targets", "options", "tls", "probe")
+MODULES = ("__init__", "results", "targets", "options", "tls", "probe", "discovery")
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"
 _CORE_IMPORT = re.compile(r"^(\s*)from check_grpc_health\.(\w+) import", re.MULTILINE)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.discovery import (
+    list_services,
+)
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.options import (
     ProbeOptions,
     check_metadata_key,
@@ -118,6 +121,11 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
         return GateOutcome(False, str(error), _values(services, started, attempts=0))
     if delay:
         sleep(delay)
+    if params.get("all_services"):
+        try:
+            options = _with_listed_services(options, params, timeout, interval, started, sleep)
+        except HealthCheckError as error:
+            return GateOutcome(False, str(error), _values(services, started, attempts=1))
     # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
     remaining = timeout - (time.monotonic() - started)
     if timeout == 0 or remaining <= 0:
@@ -125,6 +133,31 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
     return _wait(
         options, wanted, timeout=timeout, remaining=remaining, interval=interval, started=started
     )
+
+
+def _with_listed_services(
+    options: ProbeOptions,
+    params: dict[str, Any],
+    timeout: float,
+    interval: float,
+    started: float,
+    sleep: Any,
+) -> ProbeOptions:
+    """The options with the overall health and every service the server lists.
+
+    A server that is not up yet is asked again every ``interval`` until ``timeout``.
+    """
+    if list(params.get("service") or [""]) != [""]:
+        raise InvalidArgument("all_services checks every service: leave out service")
+    while True:
+        try:
+            listed = list_services(options)
+        except ConnectFailure:
+            if time.monotonic() - started + interval >= timeout:
+                raise
+            sleep(interval)
+            continue
+        return replace(options, services=("", *listed))
 
 
 def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> GateOutcome:

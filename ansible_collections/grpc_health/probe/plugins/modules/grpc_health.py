@@ -66,6 +66,16 @@ options:
     type: list
     elements: str
     default: [""]
+  all_services:
+    description:
+      - Check the overall health and every service the server lists through gRPC server
+        reflection, instead of the services in O(service).
+      - The list is read once, at the first connection; while the server is not up yet it is
+        retried every O(sleep) seconds within O(timeout).
+      - Needs the Python package C(grpcio-reflection) where the module runs, and reflection
+        enabled on the server.
+    type: bool
+    default: false
   state:
     description:
       - The status to wait for.
@@ -176,6 +186,13 @@ EXAMPLES = r"""
     timeout: 120
   delegate_to: localhost
 
+- name: Wait until every service the server lists through reflection is SERVING
+  grpc_health.probe.grpc_health:
+    host: 127.0.0.1
+    port: 50051
+    all_services: true
+    timeout: 60
+
 - name: Wait until the node has drained
   grpc_health.probe.grpc_health:
     host: 127.0.0.1
@@ -252,6 +269,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "host": {"type": "str", "required": True},
     "port": {"type": "int"},
     "service": {"type": "list", "elements": "str", "default": [""]},
+    "all_services": {"type": "bool", "default": False},
     "state": {"type": "str", "choices": ["serving", "not_serving"], "default": "serving"},
     "timeout": {"type": "float", "default": 0},
     "delay": {"type": "float", "default": 0},

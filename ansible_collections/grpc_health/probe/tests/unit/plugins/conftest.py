@@ -83,13 +83,20 @@ class Tls:
 
 @pytest.fixture
 def start_server():
-    """Factory: ``start_server(statuses={"": 1}, servicer=None, credentials=None)``."""
+    """Factory: ``start_server(statuses={"": 1}, servicer=None, credentials=None,
+    reflection=("service.Names",))``."""
     started: list[Server] = []
 
-    def start(statuses=None, servicer=None, credentials=None) -> Server:
+    def start(statuses=None, servicer=None, credentials=None, reflection=()) -> Server:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         servicer = servicer or health.HealthServicer(**BLOCKING)
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+        if reflection:
+            # Lists the health service, reflection itself and the given service names.
+            from grpc_reflection.v1alpha import reflection as grpc_reflection
+
+            names = ["grpc.health.v1.Health", grpc_reflection.SERVICE_NAME, *reflection]
+            grpc_reflection.enable_server_reflection(names, server)
         for service, status in (statuses if statuses is not None else {"": SERVING}).items():
             servicer.set(service, status)
         if credentials is None:

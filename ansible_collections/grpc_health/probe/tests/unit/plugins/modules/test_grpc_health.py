@@ -324,3 +324,52 @@ def test_missing_grpcio_is_reported_with_missing_required_lib(monkeypatch, run_m
     assert result["msg"].startswith(
         "Failed to import the required Python library (grpcio and grpcio-health-checking)"
     )
+
+
+def test_all_services_checks_every_listed_service(start_server, run_module):
+    server = start_server(
+        statuses={"": SERVING, "shop.Orders": SERVING, "shop.Carts": NOT_SERVING},
+        reflection=("shop.Orders", "shop.Carts"),
+    )
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "all_services": True}
+    )
+    assert code == 1
+    assert result["status"] == {"": "SERVING", "shop.Carts": "NOT_SERVING", "shop.Orders": "SERVING"}
+    assert result["msg"] == (
+        f"127.0.0.1:{server.port} is not SERVING: overall health SERVING, "
+        "service 'shop.Carts' NOT_SERVING, service 'shop.Orders' SERVING"
+    )
+
+
+def test_all_services_waits_for_the_listed_services(start_server, run_module):
+    server = start_server(
+        statuses={"": SERVING, "shop.Orders": NOT_SERVING}, reflection=("shop.Orders",)
+    )
+    server.later(0.3, "shop.Orders", SERVING)
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "all_services": True, "timeout": 10}
+    )
+    assert code == 0
+    assert result["status"] == {"": "SERVING", "shop.Orders": "SERVING"}
+    assert result["method"] == "watch"
+
+
+def test_all_services_without_reflection_fails_clearly(start_server, run_module):
+    server = start_server()
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "all_services": True, "timeout": 5}
+    )
+    assert code == 1
+    assert result["msg"] == (
+        f"127.0.0.1:{server.port} does not offer gRPC server reflection, "
+        "so its services cannot be listed"
+    )
+
+
+def test_all_services_refuses_a_service_list(run_module):
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": 1, "all_services": True, "service": ["x"]}
+    )
+    assert code == 1
+    assert result["msg"] == "all_services checks every service: leave out service"
