@@ -23,10 +23,10 @@ from check_grpc_health.tls import TlsOptions
         ("127.0.0.1:8080", None, Target("127.0.0.1:8080", "127.0.0.1:8080", "127.0.0.1", 8080)),
         ("[::1]:5000", None, Target("[::1]:5000", "[::1]:5000", "::1", 5000)),
         (":5000", None, Target("localhost:5000", ":5000", "localhost", 5000)),
-        ("::1", 5000, Target("[::1]:5000", "::1", "::1", 5000)),
-        ("[::1]", "5000", Target("[::1]:5000", "[::1]", "::1", 5000)),
-        ("fe80::1", 7, Target("[fe80::1]:7", "fe80::1", "fe80::1", 7)),
-        ("db.internal", "443", Target("db.internal:443", "db.internal", "db.internal", 443)),
+        ("::1", 5000, Target("[::1]:5000", "[::1]:5000", "::1", 5000)),
+        ("[::1]", "5000", Target("[::1]:5000", "[::1]:5000", "::1", 5000)),
+        ("fe80::1", 7, Target("[fe80::1]:7", "[fe80::1]:7", "fe80::1", 7)),
+        ("db.internal", "443", Target("db.internal:443", "db.internal:443", "db.internal", 443)),
         ("host:443", 443, Target("host:443", "host:443", "host", 443)),
         (
             "unix:/run/app.sock",
@@ -58,7 +58,7 @@ from check_grpc_health.tls import TlsOptions
         (
             "dns:api.example.com",
             8443,
-            Target("dns:api.example.com:8443", "dns:api.example.com", "api.example.com", 8443),
+            Target("dns:api.example.com:8443", "dns:api.example.com:8443", "api.example.com", 8443),
         ),
         (
             "ipv4:10.0.0.1:80,10.0.0.2:80",

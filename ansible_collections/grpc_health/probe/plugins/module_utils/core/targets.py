@@ -21,7 +21,8 @@ class Target(NamedTuple):
 
     ``grpc_target`` is what grpcio dials. ``host`` and ``port`` are set for network
     targets (used for TLS SNI and for fetching the peer certificate); ``unix_path`` is
-    set for unix sockets. ``display`` is the address as the user gave it.
+    set for unix sockets. ``display`` is the address as the user gave it, with the
+    port added when it was given separately.
     """
 
     grpc_target: str
@@ -76,12 +77,10 @@ def parse_target(address: str, port: int | str | None = None) -> Target:
         raise InvalidArgument(f"invalid address {address!r}: missing port")
     host = host or "localhost"
     _check_host(host, address)
-    return Target(
-        grpc_target=f"{_bracket(host)}:{final_port}",
-        display=address,
-        host=host,
-        port=final_port,
-    )
+    grpc_target = f"{_bracket(host)}:{final_port}"
+    # With the port given separately, messages name host and port together.
+    display = address if embedded_port is not None else grpc_target
+    return Target(grpc_target=grpc_target, display=display, host=host, port=final_port)
 
 
 def _reject_unsafe_characters(address: str) -> None:
@@ -132,7 +131,7 @@ def _parse_scheme(text: str, address: str, separate_port: int | None) -> Target:
         raise InvalidArgument(f"invalid address {address!r}: missing host")
     _check_host(host, address)
     if embedded_port is None:
-        text = f"{text}:{port}"
+        text = address = f"{text}:{port}"
     return Target(grpc_target=text, display=address, host=host, port=port)
 
 
