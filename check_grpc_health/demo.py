@@ -33,7 +33,7 @@ from check_grpc_health.targets import parse_target
 
 _DEMO_STATUSES = {"": "SERVING", "orders": "SERVING", "payments": "NOT_SERVING"}
 _FLIPPING_SERVICE = "search"
-_FLIP_AFTER = 3.0
+_FLIP_AFTER = 2.0
 
 
 def start_server(
@@ -93,7 +93,7 @@ def run_demo() -> int:
     print(f"Embedded health server on {address} with services:")
     for service, status in statuses.items():
         print(f"  {service or '(overall)':<10} {status}")
-    print(f"  ({_FLIPPING_SERVICE} turns SERVING {_FLIP_AFTER:g} s after start)\n")
+    print(f"  ({_FLIPPING_SERVICE} turns SERVING {_FLIP_AFTER:g} s into the Watch below)\n")
     flipped_at: list[float] = []
 
     def flip() -> None:
@@ -101,7 +101,6 @@ def run_demo() -> int:
         servicer.set(_FLIPPING_SERVICE, health_pb2.HealthCheckResponse.SERVING)
 
     timer = threading.Timer(_FLIP_AFTER, flip)
-    timer.start()
     try:
         _run_and_show(["check_grpc_health", "-H", address])
         _run_and_show(["check_grpc_health", "-H", address, "-s", "orders", "-s", "payments"])
@@ -111,6 +110,7 @@ def run_demo() -> int:
         _run_and_show(["grpc_health_probe", f"-addr={address}", "-service=payments"])
         _run_and_show(["grpc_health_probe", f"-addr={address}", "-service=nope"])
         print(f"Waiting on the Watch stream until {_FLIPPING_SERVICE!r} is SERVING ...")
+        timer.start()
         result = watch(
             ProbeOptions(parse_target(address), services=(_FLIPPING_SERVICE,)), timeout=10
         )

@@ -268,6 +268,9 @@ class DecimalContext(nagiosplugin.ScalarContext):
 
     def __init__(self, name: str, thresholds: Thresholds) -> None:
         super().__init__(name, thresholds.warning, thresholds.critical)
+        # ScalarContext converts its ranges to plain Ranges; keep ours, whose
+        # violation messages print plain decimals too.
+        self.warning, self.critical = thresholds.warning, thresholds.critical
         self.thresholds = thresholds
 
     def performance(
