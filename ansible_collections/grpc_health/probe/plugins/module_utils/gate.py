@@ -123,7 +123,9 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
         sleep(delay)
     if params.get("all_services"):
         try:
-            options = _with_listed_services(options, params, timeout, interval, started, sleep)
+            options = _with_listed_services(
+                options, params, timeout=timeout, interval=interval, started=started, sleep=sleep
+            )
         except HealthCheckError as error:
             return GateOutcome(False, str(error), _values(services, started, attempts=1))
     # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
@@ -138,6 +140,7 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
 def _with_listed_services(
     options: ProbeOptions,
     params: dict[str, Any],
+    *,
     timeout: float,
     interval: float,
     started: float,

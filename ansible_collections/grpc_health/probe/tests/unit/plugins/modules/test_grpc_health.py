@@ -335,7 +335,11 @@ def test_all_services_checks_every_listed_service(start_server, run_module):
         {"host": "127.0.0.1", "port": server.port, "all_services": True}
     )
     assert code == 1
-    assert result["status"] == {"": "SERVING", "shop.Carts": "NOT_SERVING", "shop.Orders": "SERVING"}
+    assert result["status"] == {
+        "": "SERVING",
+        "shop.Carts": "NOT_SERVING",
+        "shop.Orders": "SERVING",
+    }
     assert result["msg"] == (
         f"127.0.0.1:{server.port} is not SERVING: overall health SERVING, "
         "service 'shop.Carts' NOT_SERVING, service 'shop.Orders' SERVING"
