@@ -622,19 +622,29 @@ def _log(line: str) -> None:
 
 
 _SIGNAL_NAMES: dict[int, str] = {signal.SIGTERM: "terminated", signal.SIGINT: "interrupt"}
+# Shorter header values are not hidden in server text: it would mangle numbers.
+_MIN_HIDDEN_VALUE = 6
 
 
 class _Cancellation:
     """SIGTERM/SIGINT handling that mirrors the Go tool's cancelled context.
 
-    The handler writes Go's lines with one ``os.write`` and leaves with
-    ``os._exit``. It never raises: an exception raised while grpcio waits on the
+    Before the health RPC starts a signal ends the probe with exit 2, during it with
+    exit 3, each with Go's lines. Once the verdict is known (:meth:`finish`) a signal
+    ends the process with the verdict's code and prints nothing, so the output never
+    contradicts the exit code. The handler writes with one ``os.write`` and leaves
+    with ``os._exit``. It never raises: an exception raised while grpcio waits on the
     channel can leave ``Channel.close`` blocked.
+
+    ``owns_process`` (the console script) keeps signals ignored after the verdict, up
+    to the interpreter's exit; an in-process caller gets its own handlers back.
     """
 
-    def __init__(self, addr: str) -> None:
-        self.lines = [f"error: failed to connect service at {go_quote(addr)}: context canceled"]
+    def __init__(self, *, owns_process: bool) -> None:
+        self.owns_process = owns_process
+        self.lines: list[str] = []
         self.code = Exit.CONNECTION_FAILURE
+        self.verdict: int | None = None
         self.previous: dict[int, object] = {}
 
     def __enter__(self) -> _Cancellation:
@@ -647,7 +657,16 @@ class _Cancellation:
 
     def __exit__(self, *exc_info: object) -> None:
         for number, handler in self.previous.items():
-            signal.signal(number, handler)  # type: ignore[arg-type]
+            if self.owns_process:
+                # Python puts the default action back while the interpreter shuts down,
+                # which would turn a late signal into death by signal.
+                signal.signal(number, signal.SIG_IGN)
+            else:
+                signal.signal(number, handler)  # type: ignore[arg-type]
+
+    def dialling(self, addr: str) -> None:
+        """The address is known: a signal from now on cancels the dial."""
+        self.lines = [f"error: failed to connect service at {go_quote(addr)}: context canceled"]
 
     def rpc_started(self) -> None:
         """From now on a signal cancels the health RPC rather than the dial."""
@@ -656,7 +675,16 @@ class _Cancellation:
         ]
         self.code = Exit.RPC_FAILURE
 
+    def finish(self, code: int, *lines: str) -> int:
+        """Settle the verdict ``code``, then print its ``lines``; return ``code``."""
+        self.verdict = code
+        for line in lines:
+            _log(line)
+        return code
+
     def _handle(self, number: int, frame: FrameType | None) -> NoReturn:
+        if self.verdict is not None:
+            os._exit(self.verdict)
         text = f"cancellation received (signal: {_SIGNAL_NAMES.get(number, str(number))})"
         data = "\n".join([text, *self.lines, ""]).encode("utf-8", "surrogateescape")
         try:
@@ -669,43 +697,54 @@ class _Cancellation:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the probe; return the exit code. ``argv`` excludes the program name."""
+    """Run the probe; return the exit code. ``argv`` excludes the program name.
+
+    Without ``argv`` (the console script) the probe owns the process: see
+    :class:`_Cancellation` for what that changes about signals.
+    """
     args = sys.argv[1:] if argv is None else list(argv)
+    # Signals are handled from the first moment: a Ctrl-C while parsing must not end
+    # in a KeyboardInterrupt traceback.
+    with _Cancellation(owns_process=argv is None) as cancellation:
+        return _main(args, cancellation)
+
+
+def _main(args: list[str], cancellation: _Cancellation) -> int:
     try:
         settings = parse_flags(args)
     except UsageError as error:
-        if error.message:
-            _log(error.message)
-        _log(usage())
-        return Exit.INVALID_ARGUMENTS
+        lines = [error.message, usage()] if error.message else [usage()]
+        return cancellation.finish(Exit.INVALID_ARGUMENTS, *lines)
     if settings.version:
         from check_grpc_health import __version__
 
+        cancellation.finish(Exit.SERVING)
         sys.stdout.write(__version__ + "\n")
         sys.stdout.flush()
         return Exit.SERVING
     problem = validate(settings)
     if problem is not None:
-        _log(f"error: {problem}")
-        return Exit.INVALID_ARGUMENTS
+        return cancellation.finish(Exit.INVALID_ARGUMENTS, f"error: {problem}")
+    cancellation.dialling(settings.addr)
     if settings.verbose:
         for line in describe(settings):
             _log(line)
     # grpcio's C core logs handshake failures at INFO to stderr by default; the Go
     # tool's stderr holds only its own lines. An explicit setting still wins.
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-    with _Cancellation(settings.addr) as cancellation:
-        return _run(settings, cancellation)
+    return _run(settings, cancellation)
 
 
 def _run(settings: Settings, cancellation: _Cancellation) -> int:
     """Everything after argument validation: credentials, dial, Check, verdict."""
+    finish = cancellation.finish
     if settings.tls and settings.spiffe:
-        _log("-tls and -spiffe are mutually incompatible")
-        return Exit.INVALID_ARGUMENTS
+        return finish(Exit.INVALID_ARGUMENTS, "-tls and -spiffe are mutually incompatible")
     if settings.spiffe:
-        _log(f"failed to initialize tls credentials with spiffe. error={_spiffe_unsupported()}")
-        return Exit.SPIFFE_FAILURE
+        return finish(
+            Exit.SPIFFE_FAILURE,
+            f"failed to initialize tls credentials with spiffe. error={_spiffe_unsupported()}",
+        )
     from check_grpc_health.results import InvalidArgument
     from check_grpc_health.targets import parse_target
 
@@ -713,28 +752,47 @@ def _run(settings: Settings, cancellation: _Cancellation) -> int:
         target = parse_target(settings.addr)
     except InvalidArgument as error:
         # Go only finds a bad address when it dials, and reports it as a dial failure.
-        target_error: InvalidArgument | None = error
-    else:
-        target_error = None
-    options = None
-    if target_error is None:
-        try:
-            options = _options(settings, target)
-        except InvalidArgument as error:
-            _log(f"error: {error}")
+        if settings.verbose:
+            _log("establishing connection")
+        return finish(
+            Exit.CONNECTION_FAILURE,
+            f"error: failed to connect service at {go_quote(settings.addr)}: {error}",
+        )
+    try:
+        options = _options(settings, target)
+    except InvalidArgument as error:
+        return finish(Exit.INVALID_ARGUMENTS, f"error: {error}")
+    # Reading the credentials counts against the connect timeout, as in Go. It also
+    # keeps this wait inside grpc's own attempt deadline, so a silent peer is reported
+    # as a timeout rather than as grpc's failed attempt.
+    started = time.perf_counter_ns()
+    channel = None
+    if options.tls is None or options.tls.verify:
+        # Credentials are built (each file read once) before dialling, as Go does; the
+        # channel does no I/O until it connects.
+        channel = _open_channel(options, cancellation)
+        if channel is None:
             return Exit.INVALID_ARGUMENTS
-        if settings.verbose and options.tls is not None:
-            # Only -v shows whether credentials fail before "establishing connection".
-            failure = _check_tls_files(options)
-            if failure is not None:
-                _log(f"failed to initialize tls credentials. error={failure}")
-                return Exit.INVALID_ARGUMENTS
+    # The no-verify pin needs the network to build its credentials, so its file errors
+    # come after "establishing connection": checking the files earlier would read the
+    # client key twice.
     if settings.verbose:
         _log("establishing connection")
-    if options is None:
-        _log(f"error: failed to connect service at {go_quote(settings.addr)}: {target_error}")
-        return Exit.CONNECTION_FAILURE
-    return _dial_and_check(settings, options, cancellation)
+    return _dial_and_check(settings, options, channel, started, cancellation)
+
+
+def _open_channel(options: ProbeOptions, cancellation: _Cancellation) -> HealthChannel | None:
+    """The channel with its credentials, or None once the TLS failure is reported."""
+    from check_grpc_health.probe import HealthChannel
+    from check_grpc_health.results import InvalidArgument
+
+    try:
+        return HealthChannel(options)
+    except InvalidArgument as error:
+        cancellation.finish(
+            Exit.INVALID_ARGUMENTS, f"failed to initialize tls credentials. error={error}"
+        )
+        return None
 
 
 def _options(settings: Settings, target: object) -> ProbeOptions:
@@ -777,35 +835,24 @@ def _core_seconds(nanoseconds: int) -> float:
     return min(nanoseconds, _CORE_TIMEOUT_LIMIT) / SECOND
 
 
-def _check_tls_files(options: ProbeOptions) -> str | None:
-    """Load the TLS files the way the channel will, without touching the network."""
-    from check_grpc_health.results import InvalidArgument
-    from check_grpc_health.tls import build_security, load_client_pair
+def _dial_and_check(
+    settings: Settings,
+    options: ProbeOptions,
+    channel: HealthChannel | None,
+    started: int,
+    cancellation: _Cancellation,
+) -> int:
+    from check_grpc_health.results import ConnectFailure
 
-    assert options.tls is not None
-    try:
-        if options.tls.verify:
-            build_security(options.tls, options.target, options.connect_timeout)
-        else:
-            load_client_pair(options.tls)
-    except InvalidArgument as error:
-        return str(error)
-    return None
-
-
-def _dial_and_check(settings: Settings, options: ProbeOptions, cancellation: _Cancellation) -> int:
-    from check_grpc_health.probe import HealthChannel
-    from check_grpc_health.results import ConnectFailure, InvalidArgument
-
-    started = time.perf_counter_ns()
     deadline = started + round(options.connect_timeout * SECOND)
-    try:
-        channel = HealthChannel(options)
-    except InvalidArgument as error:
-        _log(f"failed to initialize tls credentials. error={error}")
-        return Exit.INVALID_ARGUMENTS
-    except ConnectFailure as failure:
-        return _connect_failed(settings, failure)
+    if channel is None:
+        # The no-verify pin: its handshake counts against the one connect timeout.
+        try:
+            channel = _open_channel(options, cancellation)
+        except ConnectFailure as failure:
+            return _connect_failed(settings, failure, cancellation)
+        if channel is None:
+            return Exit.INVALID_ARGUMENTS
     with channel:
         return _check(settings, channel, started, deadline, cancellation)
 
@@ -820,10 +867,9 @@ def _check(
     from check_grpc_health.results import ConnectFailure, HealthStatus
 
     try:
-        # Whatever the TLS pin took counts against the one connect timeout.
         channel.connect(max(deadline - time.perf_counter_ns(), MILLISECOND) / SECOND)
     except ConnectFailure as failure:
-        return _connect_failed(settings, failure)
+        return _connect_failed(settings, failure, cancellation)
     connect_time = time.perf_counter_ns() - started
     # Go's dial has returned here: a signal from now on cancels the RPC instead.
     cancellation.rpc_started()
@@ -832,46 +878,61 @@ def _check(
     try:
         result = channel.probe()
     except ConnectFailure as failure:
-        return _connect_failed(settings, failure)
+        return _connect_failed(settings, failure, cancellation)
     outcome: ServiceResult = result.services[0]
     if outcome.error is not None:
-        _log(_rpc_failed(settings, outcome.error))
-        return Exit.RPC_FAILURE
+        return cancellation.finish(Exit.RPC_FAILURE, _rpc_failed(settings, outcome.error))
     status = outcome.status
     if status is not HealthStatus.SERVING:
         name = status.name if status is not None else "UNKNOWN"
-        _log(f"service unhealthy (responded with {go_quote(name)})")
-        return Exit.UNHEALTHY
+        return cancellation.finish(
+            Exit.UNHEALTHY, f"service unhealthy (responded with {go_quote(name)})"
+        )
+    lines = []
     if settings.verbose:
         rpc_time = format_duration(round(outcome.rpc_time * SECOND))
-        _log(f"time elapsed: connect={format_duration(connect_time)} rpc={rpc_time}")
-    _log("status: SERVING")
-    return Exit.SERVING
+        lines.append(f"time elapsed: connect={format_duration(connect_time)} rpc={rpc_time}")
+    return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
 
 
-def _connect_failed(settings: Settings, failure: ConnectFailure) -> int:
+def _connect_failed(
+    settings: Settings, failure: ConnectFailure, cancellation: _Cancellation
+) -> int:
     if failure.timed_out:
-        _log(
+        line = (
             f"timeout: failed to connect service {go_quote(settings.addr)} "
             f"within {format_duration(settings.connect_timeout)}"
         )
     else:
-        detail = failure.detail or str(failure)
-        _log(f"error: failed to connect service at {go_quote(settings.addr)}: {detail}")
-    return Exit.CONNECTION_FAILURE
+        detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
+        line = f"error: failed to connect service at {go_quote(settings.addr)}: {detail}"
+    return cancellation.finish(Exit.CONNECTION_FAILURE, line)
 
 
 def _rpc_failed(settings: Settings, failure: RpcFailure) -> str:
     name = failure.code_name
+    details = hide_header_values(failure.details, settings.rpc_headers)
     if name == "UNIMPLEMENTED":
         return (
             "error: this server does not implement the grpc health protocol "
-            f"(grpc.health.v1.Health): {failure.details}"
+            f"(grpc.health.v1.Health): {details}"
         )
     if name == "DEADLINE_EXCEEDED":
         within = format_duration(settings.rpc_timeout)
         return f"timeout: health rpc did not complete within {within}"
-    return f"error: health rpc failed: {go_status_error(name, failure.details)}"
+    return f"error: health rpc failed: {go_status_error(name, details)}"
+
+
+def hide_header_values(text: str, headers: Sequence[tuple[str, str]]) -> str:
+    """Server text with every header value (of six characters or more) replaced.
+
+    A careless server may echo the request's headers in its error details; the Go
+    tool would print them, this probe prints ``<redacted>`` instead.
+    """
+    for _, value in headers:
+        if len(value) >= _MIN_HIDDEN_VALUE:
+            text = text.replace(value, "<redacted>")
+    return text
 
 
 def go_status_error(code_name: str, details: str) -> str:
