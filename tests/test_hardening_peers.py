@@ -18,6 +18,8 @@ waits them out fails the time bound.
 from __future__ import annotations
 
 import re
+import selectors
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from grpc_health.v1 import health
-from hardening import PLUGIN, PROBE, live_threads, run_cli, run_module, settled_threads
+from hardening import PLUGIN, PROBE, live_threads, open_fds, run_cli, run_module, settled_threads
 from servers import (
     NOT_SERVING,
     SERVING,
@@ -51,7 +53,7 @@ if TYPE_CHECKING:
 
 # Process start-up (about 0.3 s, more on a busy machine) plus scheduling slack.
 MARGIN = 2.5
-SLOW = 0.6  # the slow server's answer time
+SLOW = 0.6  # the slow server's answer time, and the slow relay's delay before connecting
 UNRESOLVABLE = "no-such-host.invalid:50051"
 
 
@@ -63,6 +65,33 @@ class Peers:
 
     def fill(self, text: str) -> str:
         return text.format(**self.values)
+
+
+def delayed_relay(upstream: str, delay: float) -> Callable[[socket.socket, threading.Event], None]:
+    """A peer that accepts at once but relays to ``upstream`` only after ``delay`` seconds.
+
+    The client's connection is open, but its HTTP/2 handshake completes ``delay`` seconds
+    late: a server that is slow to connect.
+    """
+    host, port = upstream.rsplit(":", 1)
+
+    def relay(conn: socket.socket, stopping: threading.Event) -> None:
+        if stopping.wait(delay):
+            return
+        with (
+            socket.create_connection((host, int(port))) as server,
+            selectors.DefaultSelector() as sel,
+        ):
+            sel.register(conn, selectors.EVENT_READ, server)
+            sel.register(server, selectors.EVENT_READ, conn)
+            while not stopping.is_set():
+                for key, _ in sel.select(0.1):
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+
+    return relay
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +118,7 @@ def peers(tls_material: TlsMaterial) -> Iterator[Peers]:
         "expired": server(credentials=expired),
         "no_health": server(with_health=False),
         "slow": server(servicer=SlowHealthServicer(SLOW)),
+        "slow_connect": "",
         "big_metadata": server(servicer=BigMetadataHealthServicer()),
         "huge": huge_address,
         "black_hole": listener(black_hole),
@@ -101,6 +131,7 @@ def peers(tls_material: TlsMaterial) -> Iterator[Peers]:
         "client_cert": str(tls_material.client_cert),
         "client_key": str(tls_material.client_key),
     }
+    values["slow_connect"] = listener(delayed_relay(values["plain"], SLOW))
     yield Peers(values)
     huge.stop(None)
     for running in servers:
@@ -134,9 +165,15 @@ CONNECT_FAILED = r"failed to connect to {addr}: "
 PROBE_CONNECT_FAILED = r'error: failed to connect service at "{addr}": '
 TLS_CA = ("--ca-cert", "{ca}")
 PROBE_TLS_CA = ("-tls", "-tls-ca-cert={ca}")
+
+
 # The core reports a silent peer as a timeout; when grpc's own connection attempt (whose
 # deadline is the same connect timeout) wins the race by a hair, grpc's reason appears.
-SILENT = r"(timed out connecting to {addr} after 0\.5s|" + CONNECT_FAILED + r".*SETTINGS frame)"
+def silent(seconds: str) -> str:
+    return rf"(timed out connecting to {{addr}} after {seconds}s|{CONNECT_FAILED}.*SETTINGS frame)"
+
+
+SILENT = silent(r"0\.5")
 
 CASES: dict[str, Case] = {
     "black hole": Case(
@@ -283,6 +320,28 @@ CASES: dict[str, Case] = {
         r"{addr} is not SERVING: overall health DEADLINE_EXCEEDED \(.+\)",
         deadline=0.4,
     ),
+    "slow to connect, just under the connect deadline": Case(
+        ("--connect-timeout", "1.5"),
+        "OK",
+        r"{addr}: overall health is SERVING in [0-9.]+s",
+        ("-connect-timeout=1500ms",),
+        0,
+        r"status: SERVING",
+        {"connect_timeout": 1.5},
+        r"{addr} is SERVING",
+        deadline=1.5,
+    ),
+    "slow to connect, just over the connect deadline": Case(
+        ("--connect-timeout", "0.3"),
+        "CRITICAL",
+        silent(r"0\.3"),
+        ("-connect-timeout=300ms",),
+        2,
+        r'timeout: failed to connect service "{addr}" within 300ms',
+        {"connect_timeout": 0.3},
+        silent(r"0\.3"),
+        deadline=0.3,
+    ),
     "very large metadata": Case(
         (),
         "CRITICAL",
@@ -319,6 +378,8 @@ PEER_OF = {
     "no health service": "no_health",
     "slow, just under the RPC deadline": "slow",
     "slow, just over the RPC deadline": "slow",
+    "slow to connect, just under the connect deadline": "slow_connect",
+    "slow to connect, just over the connect deadline": "slow_connect",
     "very large metadata": "big_metadata",
     "huge response": "huge",
 }
@@ -357,6 +418,14 @@ def test_probe_against_hostile_peer(name: str, peers: Peers) -> None:
     assert done.elapsed < case.deadline + MARGIN
 
 
+def settled_fds(limit: int) -> int:
+    """Open descriptors, once closed sockets have been released (grpc closes them async)."""
+    deadline = time.monotonic() + 3
+    while open_fds() > limit and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return open_fds()
+
+
 @pytest.fixture
 def thread_baseline(peers: Peers) -> int:
     """Live threads once grpc's own process-wide threads exist (one warm-up check)."""
@@ -371,6 +440,7 @@ def test_ansible_module_against_hostile_peer(name: str, peers: Peers, thread_bas
     args: dict[str, Any] = {"host": address, "connect_timeout": 10, "rpc_timeout": 10}
     for key, value in case.module_args.items():
         args[key] = peers.fill(value) if isinstance(value, str) else value
+    fds = open_fds()
     done = run_module(args)
     done.assert_clean()
     passed = case.plugin_state == "OK"
@@ -383,6 +453,25 @@ def test_ansible_module_against_hostile_peer(name: str, peers: Peers, thread_bas
     assert done.elapsed < case.deadline + MARGIN
     live = settled_threads(thread_baseline)
     assert len(live) <= thread_baseline, live
+    # Silent peers keep their end of the connection (a fixture's socket, not ours).
+    kept = 1 if PEER_OF[name] in ("black_hole", "slow_connect") else 0
+    assert settled_fds(fds + kept) <= fds + kept
+
+
+@pytest.mark.parametrize(("budget", "state"), [("3", "OK"), ("0.3", "CRITICAL")])
+def test_plugin_overall_timeout_just_under_and_over(peers: Peers, budget: str, state: str) -> None:
+    # The phase deadlines are out of the way: only -t can end the slow answer early.
+    address = peers.values["slow"]
+    done = run_cli(PLUGIN, "-H", address, "-t", budget, "--rpc-timeout", "20")
+    done.assert_clean()
+    assert done.code == CODES[state]
+    if state == "OK":
+        assert done.stdout.startswith(f"GRPC_HEALTH OK - {address}: overall health is SERVING")
+    else:
+        assert (
+            done.stdout == f"GRPC_HEALTH CRITICAL - no result within the {budget}s timeout (-t)\n"
+        )
+    assert done.elapsed < float(budget) + MARGIN
 
 
 # --- peers whose answer changes from call to call --------------------------------------
