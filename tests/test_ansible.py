@@ -268,7 +268,15 @@ def installed_collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tarball_carries_the_core_and_no_test_output(installed_collections: Path) -> None:
     root = installed_collections / "ansible_collections/grpc_health/probe"
     core = sorted(path.name for path in (root / "plugins/module_utils/core").glob("*.py"))
-    assert core == ["__init__.py", "options.py", "probe.py", "results.py", "targets.py", "tls.py"]
+    assert core == [
+        "__init__.py",
+        "discovery.py",
+        "options.py",
+        "probe.py",
+        "results.py",
+        "targets.py",
+        "tls.py",
+    ]
     assert (root / "requirements.txt").is_file()
     assert not (root / "tests/output").exists()
     assert not (root / "tests/integration/inventory").exists()
