@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import threading
 import uuid
@@ -331,7 +332,7 @@ TASK = """\
     - name: {name}
       grpc_health.probe.grpc_health:
         host: "{address}"
-        connect_timeout: 2
+        connect_timeout: {connect_timeout}
         timeout: {timeout}
         sleep: 0.1
         metadata: {metadata}
@@ -345,46 +346,48 @@ TASK = """\
 
 
 def test_ansible_playbook_vvv_never_shows_a_header_value_or_key(
-    targets: dict[str, str], tls_material: TlsMaterial, mtls_server: HealthServer, tmp_path: Path
+    targets: dict[str, str],
+    tls_material: TlsMaterial,
+    mtls_server: HealthServer,
+    tls_server: HealthServer,
+    black_hole_address: str,
+    tmp_path: Path,
 ) -> None:
-    tasks = []
-    for name, address in targets.items():
-        for timeout in (0, 0.3):
-            tasks.append(
-                TASK.format(
-                    name=f"{name}, timeout {timeout}",
-                    address=address,
-                    timeout=timeout,
-                    metadata='{"authorization": "{{ token }}"}',
-                    extra="",
-                )
-            )
+    def task(name: str, address: str, *, timeout: float = 0, **more: Any) -> str:
+        fields = {
+            "connect_timeout": 2,
+            "metadata": '{"authorization": "{{ token }}"}',
+            "extra": "",
+            **more,
+        }
+        return TASK.format(name=name, address=address, timeout=timeout, **fields)
+
+    tasks = [
+        task(f"{name}, timeout {timeout}", address, timeout=timeout)
+        for name, address in targets.items()
+        for timeout in (0, 0.3)
+    ]
     tasks.append(
-        TASK.format(
-            name="bad metadata key",
-            address=targets["serving"],
-            timeout=0,
-            metadata='{"Bad Key": "{{ token }}"}',
-            extra="",
+        task("bad metadata key", targets["serving"], metadata='{"Bad Key": "{{ token }}"}')
+    )
+    tasks.append(task("black hole", black_hole_address, connect_timeout=0.5))
+    tasks.append(
+        task(
+            "untrusted CA",
+            tls_server.address,
+            extra=f"        ca_cert: {tls_material.other_ca_cert}\n",
         )
     )
     for name, key in (
         ("matching", tls_material.client_key),
         ("mismatched", tls_material.server_key),
     ):
-        tasks.append(
-            TASK.format(
-                name=f"mTLS with a {name} key",
-                address=mtls_server.address,
-                timeout=0,
-                metadata='{"authorization": "{{ token }}"}',
-                extra=(
-                    f"        ca_cert: {tls_material.ca_cert}\n"
-                    f"        client_cert: {tls_material.client_cert}\n"
-                    f"        client_key: {key}\n"
-                ),
-            )
+        pair = (
+            f"        ca_cert: {tls_material.ca_cert}\n"
+            f"        client_cert: {tls_material.client_cert}\n"
+            f"        client_key: {key}\n"
         )
+        tasks.append(task(f"mTLS with a {name} key", mtls_server.address, extra=pair))
     playbook = tmp_path / "secrets.yml"
     playbook.write_text(PLAYBOOK.format(token=TOKEN, tasks="".join(tasks)), "utf-8")
     done = subprocess.run(
@@ -407,6 +410,10 @@ def test_ansible_playbook_vvv_never_shows_a_header_value_or_key(
     assert "does not match client certificate" in output
     assert "failed to connect to" in output
     assert f"{targets['serving']} is SERVING" in output
+    hole = re.escape(black_hole_address)
+    # (grpc's own attempt may win the race against the core's deadline by a hair)
+    assert re.search(rf"timed out connecting to {hole} after 0\.5s|{hole}: .*SETTINGS", output)
+    assert "CERTIFICATE_VERIFY_FAILED" in output
 
 
 # --- private keys ------------------------------------------------------------------------
