@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import sys
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 import nagiosplugin
 
 from check_grpc_health import __version__
+from check_grpc_health.entry import release_signals
 from check_grpc_health.nagios import (
     PluginOptions,
     build_check,
@@ -238,9 +240,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM/SIGINT: one line, UNKNOWN, and no waiting for checks still running."""
+    name = signal.Signals(signum).name
+    sys.stdout.flush()
+    os.write(2, f"check_grpc_health_fleet: interrupted by {name}\n".encode())
+    os._exit(nagiosplugin.Unknown.code)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console script entry point."""
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+    release_signals()  # held since start-up by the console script (entry.py)
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = _parser().parse_args(arguments)

@@ -31,6 +31,7 @@ import nagiosplugin
 from nagiosplugin.output import Output
 
 from check_grpc_health import __version__
+from check_grpc_health.entry import release_signals
 from check_grpc_health.options import ProbeOptions, parse_metadata, parse_seconds
 from check_grpc_health.results import (
     ConnectFailure,
@@ -83,6 +84,7 @@ _RANGE_EXAMPLES = "e.g. 0.5, 10:, ~:1 or @0.2:0.4"
 # No health check waits a day; a longer timeout is a typo.
 _MAX_SECONDS = 86400.0
 _FAMILY_FLAGS = {"-4": "--ipv4", "-6": "--ipv6"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Secrets shorter than this are not scrubbed from output: it would mangle numbers.
 _MIN_SCRUBBED_SECRET = 6
 
@@ -696,13 +698,20 @@ def read_metadata_file(path: str) -> list[tuple[str, str]]:
 
 def read_metadata_env(text: str, environ: Mapping[str, str]) -> tuple[str, str]:
     """``key:VARIABLE``: the header value comes from the environment variable."""
+    # Never echo the argument: a user who mistakes this option for -m gives the secret
+    # value itself ('authorization:Bearer ...'). Only a plausible variable name is shown.
     key, sep, variable = text.partition(":")
     variable = variable.strip()
     if not sep or not variable:
-        raise InvalidArgument(f"--metadata-env {text!r} is not KEY:ENVIRONMENT_VARIABLE")
+        raise InvalidArgument("--metadata-env takes KEY:ENVIRONMENT_VARIABLE (value not shown)")
+    if not _ENV_NAME.fullmatch(variable):
+        raise InvalidArgument(
+            "--metadata-env takes KEY:ENVIRONMENT_VARIABLE, and what follows ':' is not a "
+            "variable name (not shown: give the name of a variable that holds the value)"
+        )
     if not environ.get(variable):
         raise InvalidArgument(
-            f"--metadata-env {text!r}: environment variable {variable} is not set or empty"
+            f"--metadata-env: environment variable {variable} is not set or empty"
         )
     return parse_metadata(f"{key}: {environ[variable]}")
 
@@ -1078,6 +1087,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     words = _FinalWords(json_mode="--json" in arguments)
     signal.signal(signal.SIGTERM, words.on_signal)
     signal.signal(signal.SIGINT, words.on_signal)
+    release_signals()  # held since start-up by the console script (entry.py)
     try:
         options = parse_arguments(arguments)
     except InvalidArgument as error:

@@ -26,6 +26,8 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn
 
+from check_grpc_health.entry import release_signals
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
@@ -654,6 +656,8 @@ class _Cancellation:
                 self.previous[number] = signal.signal(number, self._handle)
         except ValueError:
             pass  # not the main thread: leave signal handling to the caller
+        else:
+            release_signals()  # held since start-up by the console script (entry.py)
         return self
 
     def __exit__(self, *exc_info: object) -> None:

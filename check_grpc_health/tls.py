@@ -15,6 +15,7 @@ first use, not authenticated. An expired pinned certificate still fails.
 from __future__ import annotations
 
 import datetime
+import os
 import socket
 import ssl
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -57,6 +58,8 @@ def read_pem_file(path: str, role: str) -> bytes:
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
         raise InvalidArgument(f"cannot read {role} {path!r}: {reason}") from None
+    except ValueError:  # a NUL byte in the path
+        raise InvalidArgument(f"cannot read {role} {path!r}: the path is not valid") from None
     if b"-----BEGIN " not in data:
         raise InvalidArgument(f"{role} {path!r} is not a PEM file")
     return data
@@ -69,11 +72,27 @@ def _check_ca_bundle(path: str, data: bytes) -> None:
         raise InvalidArgument(f"CA certificate {path!r} holds no usable certificate") from None
 
 
-def _check_key_pair(cert_path: str, key_path: str) -> None:
-    """Let OpenSSL confirm that the key belongs to the certificate."""
+def _check_key_pair(cert_path: str, cert: bytes, key_path: str, key: bytes) -> None:
+    """Let OpenSSL confirm that the key belongs to the certificate, from memory.
+
+    A secret file is read exactly once (it may be a FIFO or a one-shot secret), so
+    OpenSSL gets the bytes already read, in anonymous memory files (``memfd``) that
+    never reach a disk, instead of the paths. Where memory files do not exist (not
+    Linux), the pair is left for the TLS handshake to judge.
+    """
+    create = getattr(os, "memfd_create", None)
+    if create is None or not os.path.isdir("/proc/self/fd"):
+        return
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    descriptors: list[int] = []
     try:
-        context.load_cert_chain(cert_path, key_path, password=_refuse_password)
+        paths = []
+        for name, data in (("client-cert", cert), ("client-key", key)):
+            descriptor = create(name)
+            descriptors.append(descriptor)
+            os.write(descriptor, data)
+            paths.append(f"/proc/self/fd/{descriptor}")
+        context.load_cert_chain(paths[0], paths[1], password=_refuse_password)
     except ssl.SSLError as exc:
         if "KEY_VALUES_MISMATCH" in str(exc):
             raise InvalidArgument(
@@ -83,10 +102,11 @@ def _check_key_pair(cert_path: str, key_path: str) -> None:
             f"client certificate {cert_path!r} or key {key_path!r} is not usable "
             f"({exc.reason or 'bad PEM data'})"
         ) from None
-    except OSError as exc:
-        raise InvalidArgument(
-            f"cannot read client certificate {cert_path!r} or key {key_path!r}: {exc.strerror}"
-        ) from None
+    except OSError:
+        return  # memory files unusable here: the handshake will judge the pair
+    finally:
+        for descriptor in descriptors:
+            os.close(descriptor)
 
 
 def _refuse_password() -> str:
@@ -102,7 +122,7 @@ def load_client_pair(tls: TlsOptions) -> tuple[bytes | None, bytes | None]:
         return None, None
     cert = read_pem_file(tls.client_cert, "client certificate")
     key = read_pem_file(tls.client_key, "client key")
-    _check_key_pair(tls.client_cert, tls.client_key)
+    _check_key_pair(tls.client_cert, cert, tls.client_key, key)
     return key, cert
 
 

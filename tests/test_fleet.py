@@ -159,3 +159,22 @@ def test_standard_input_and_argument_errors(server: HealthServer, tmp_path: Path
     assert bad_timeout.stderr == (
         "check_grpc_health_fleet: -t/--timeout must be a finite number above zero (got nan)\n"
     )
+
+
+def test_a_signal_ends_the_fleet_at_once_with_unknown(
+    tmp_path: Path, black_hole_address: str
+) -> None:
+    import signal
+
+    path = tmp_path / "fleet.txt"
+    path.write_text(f"-H {black_hole_address} --connect-timeout 20\n")
+    process = subprocess.Popen(
+        [FLEET, str(path), "-t", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(1.0)  # any moment works: the signals are held until the handler is in place
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=10)
+    assert time.monotonic() - sent < 2
+    assert (process.returncode, stdout) == (3, "")
+    assert stderr == "check_grpc_health_fleet: interrupted by SIGTERM\n"

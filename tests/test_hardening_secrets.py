@@ -188,12 +188,6 @@ def test_plugin_bad_input_never_echoes_a_header_value(argv: list[str], json_mode
     assert done.stdout.count("\n") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_metadata_env() echoes the whole KEY:VARIABLE argument and the variable "
-    "name in its errors; when a user gives the value itself ('--metadata-env "
-    "authorization:Bearer xyz', mistaking it for -m), the token is printed",
-)
 @pytest.mark.parametrize("value", [TOKEN, HEADER])
 def test_plugin_metadata_env_given_a_value_instead_of_a_name_does_not_echo_it(
     value: str,
@@ -547,14 +541,6 @@ def test_probe_reads_a_header_file_once(
     assert list(empty_tmpdir.iterdir()) == []
 
 
-KEY_READ_TWICE = (
-    "the core reads the client key twice: tls.read_pem_file() reads it, then "
-    "tls._check_key_pair() has ssl.SSLContext.load_cert_chain() open the same path again "
-    "(the client certificate too)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=KEY_READ_TWICE)
 def test_plugin_reads_the_client_key_once(
     mtls_server: HealthServer, tls_material: TlsMaterial, tmp_path: Path, empty_tmpdir: Path
 ) -> None:
@@ -578,7 +564,6 @@ def test_plugin_reads_the_client_key_once(
     assert done.code == 0, done
 
 
-@pytest.mark.xfail(strict=True, reason=KEY_READ_TWICE)
 @pytest.mark.parametrize(
     "mode",
     [["-tls-ca-cert={ca}"], ["-tls-ca-cert={ca}", "-v"], ["-tls-no-verify", "-v"]],
@@ -607,7 +592,6 @@ def test_probe_reads_the_client_key_once(
     assert done.code == 0, done
 
 
-@pytest.mark.xfail(strict=True, reason=KEY_READ_TWICE)
 def test_ansible_module_reads_the_client_key_once(
     mtls_server: HealthServer, tls_material: TlsMaterial, tmp_path: Path
 ) -> None:

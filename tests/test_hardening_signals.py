@@ -250,13 +250,6 @@ def signal_while_importing(module: str, signum: int, script: str, *args: str) ->
     return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the plugin installs its SIGTERM/SIGINT handlers in main(), after "
-    "check_grpc_health.nagios has imported nagiosplugin and the core: a signal in that "
-    "window kills the process (SIGTERM, exit -15, no output) or ends in a "
-    "KeyboardInterrupt traceback (SIGINT)",
-)
 @pytest.mark.parametrize("signum", SIGNALS)
 def test_plugin_signal_while_importing_its_modules(server: HealthServer, signum: int) -> None:
     done = signal_while_importing("nagiosplugin", signum, PLUGIN, "-H", server.address)
@@ -291,9 +284,20 @@ def test_probe_signal_while_loading_grpc(server: HealthServer, signum: int) -> N
 
 
 def test_before_the_tools_own_code_runs_the_default_action_applies(server: HealthServer) -> None:
-    # The one window no handler can cover: the interpreter is still loading the tool's
-    # module. This also proves that the import hook above really fires.
+    # The one window no handler can cover: the interpreter is still loading the console
+    # script's first module, which holds the signals. This also proves the hook fires.
     done = signal_while_importing(
-        "check_grpc_health.probe_cli", signal.SIGTERM, PROBE, f"-addr={server.address}"
+        "check_grpc_health.entry", signal.SIGTERM, PROBE, f"-addr={server.address}"
     )
     assert (done.code, done.stdout, done.stderr) == (-signal.SIGTERM, "", "")
+
+
+@pytest.mark.parametrize("signum", SIGNALS)
+def test_probe_signal_while_loading_its_module_waits_for_its_handler(
+    server: HealthServer, signum: int
+) -> None:
+    done = signal_while_importing(
+        "check_grpc_health.probe_cli", signum, PROBE, f"-addr={server.address}"
+    )
+    done.assert_clean()
+    assert (done.code, done.stdout, done.stderr) == (2, "", probe_cancelled(signum))

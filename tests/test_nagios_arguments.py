@@ -208,15 +208,15 @@ def test_metadata_from_arguments_file_and_environment_in_order(tmp_path: Path) -
         ),
         (
             ["-H", ":1", "--metadata-env", "x-key"],
-            "--metadata-env 'x-key' is not KEY:ENVIRONMENT_VARIABLE",
+            "--metadata-env takes KEY:ENVIRONMENT_VARIABLE (value not shown)",
         ),
         (
             ["-H", ":1", "--metadata-env", "x-key:NOPE"],
-            "--metadata-env 'x-key:NOPE': environment variable NOPE is not set or empty",
+            "--metadata-env: environment variable NOPE is not set or empty",
         ),
         (
             ["-H", ":1", "--metadata-env", "x-key:EMPTY"],
-            "--metadata-env 'x-key:EMPTY': environment variable EMPTY is not set or empty",
+            "--metadata-env: environment variable EMPTY is not set or empty",
         ),
         (
             ["-H", ":1", "--user-agent", "a\tb"],
