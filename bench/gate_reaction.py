@@ -56,12 +56,17 @@ def start(servicer: health.HealthServicer) -> tuple[grpc.Server, int]:
     return server, port
 
 
-def flip_later(servicer: health.HealthServicer, low: float, high: float) -> list[float]:
-    """Flip to SERVING at a random moment; the list receives the monotonic flip time."""
+def flip_later(
+    servicer: health.HealthServicer, low: float, high: float, *, wall: bool = False
+) -> list[float]:
+    """Flip to SERVING at a random moment; the list receives the flip time.
+
+    The time is monotonic, or the wall clock (``wall``) to compare with another process.
+    """
     flipped: list[float] = []
 
     def flip() -> None:
-        flipped.append(time.monotonic())
+        flipped.append(time.time() if wall else time.monotonic())
         servicer.set("", 1)
 
     threading.Timer(random.uniform(low, high), flip).start()
@@ -95,14 +100,24 @@ def playbook_lag(servicer: health.HealthServicer, port: int, playbook: str) -> f
             env=env,
         )
         # Let ansible-playbook start and reach the waiting task before the flip.
-        flipped = flip_later(servicer, 3.0, 4.0)
-        process.wait(timeout=120)
-        done = time.monotonic()
-        assert process.returncode == 0, process.stdout.read() if process.stdout else ""
-    return done - flipped[0]
+        flipped = flip_later(servicer, 3.0, 4.0, wall=True)
+        output, _ = process.communicate(timeout=120)
+        text = output.decode()
+        assert process.returncode == 0, text
+    passed_at = float(text.split("passed_at=", 1)[1].split('"', 1)[0])
+    return passed_at - flipped[0]
 
 
-UNTIL_PLAYBOOK = """\
+# The task after the gate prints the moment the gate passed, so Ansible's own start-up
+# and exit are not counted.
+PASSED_AT = """
+    - name: Record when the gate passed
+      ansible.builtin.debug:
+        msg: "passed_at={{{{ now().timestamp() }}}}"
+"""
+
+UNTIL_PLAYBOOK = (
+    """\
 - hosts: localhost
   gather_facts: false
   tasks:
@@ -114,8 +129,11 @@ UNTIL_PLAYBOOK = """\
       delay: 1
       changed_when: false
 """
+    + PASSED_AT
+)
 
-MODULE_PLAYBOOK = """\
+MODULE_PLAYBOOK = (
+    """\
 - hosts: localhost
   gather_facts: false
   tasks:
@@ -125,6 +143,8 @@ MODULE_PLAYBOOK = """\
         port: {port}
         timeout: 30
 """
+    + PASSED_AT
+)
 
 
 def summarize(name: str, lags: list[float]) -> None:
