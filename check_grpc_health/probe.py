@@ -70,8 +70,8 @@ class _RawChannel(Protocol):
 class HealthChannel:
     """An open channel to one target, reusable for many probes.
 
-    Use as a context manager, or call :meth:`close`. Closing sends GOAWAY, so the
-    server sees a clean shutdown rather than a reset.
+    Use as a context manager, or call :meth:`close`. Closing ends the connection in
+    order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY.
     """
 
     def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
