@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -134,18 +133,6 @@ def run_module_process(
     elapsed = time.monotonic() - started
     result = json.loads(done.stdout) if done.stdout.strip() else {}
     return Finished(done.returncode, done.stdout, done.stderr, elapsed, result)
-
-
-def ansible_tool(name: str) -> str:
-    """The path of an Ansible tool next to this Python; skip without it (fail under CI)."""
-    path = BIN / name
-    found = str(path) if path.exists() else shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (pip install -e '.[test]' installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def ansible_env(**extra: str) -> dict[str, str]:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-from hardening import BIN, ROOT, ansible_env, ansible_tool, cli_env
+from hardening import BIN, ROOT, ansible_env, cli_env
 from servers import HeaderRecordingServicer
+from test_ansible import tool as ansible_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable

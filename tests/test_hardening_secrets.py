@@ -35,13 +35,13 @@ from hardening import (
     PROBE,
     Finished,
     ansible_env,
-    ansible_tool,
     cli_env,
     run_cli,
     run_module,
     run_module_process,
 )
 from servers import NOT_SERVING, SERVING, HeaderRecordingServicer, closed_port
+from test_ansible import tool as ansible_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
