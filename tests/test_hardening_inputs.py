@@ -273,25 +273,6 @@ def test_ansible_bad_input_is_one_fail_json_message(name: str, files: dict[str, 
     assert "exception" not in done.result
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_a_file_without_read_permission(tmp_path: Path) -> None:
-    secret = tmp_path / "headers"
-    secret.write_text("x-token: value\n")
-    secret.chmod(0)
-    plugin = run_cli(PLUGIN, "-H", CLOSED, "--metadata-file", str(secret))
-    assert (plugin.code, plugin.stdout) == (
-        3,
-        f"GRPC_HEALTH UNKNOWN - cannot read metadata file {str(secret)!r}: Permission denied\n",
-    )
-    probe = run_cli(PROBE, f"-addr={CLOSED}", f"-rpc-header-file={secret}")
-    assert probe.code == 1
-    assert probe.stderr.splitlines()[0] == (
-        f'invalid value "{secret}" for flag -rpc-header-file: Permission denied'
-    )
-    module = run_module({"host": CLOSED, "ca_cert": str(secret)})
-    assert module.result["msg"] == f"cannot read CA certificate {str(secret)!r}: Permission denied"
-
-
 @pytest.mark.parametrize("field", ["ca_cert", "client_cert", "client_key"])
 def test_a_nul_in_a_file_name_is_an_invalid_argument_for_the_core(
     field: str, tls_material: TlsMaterial
