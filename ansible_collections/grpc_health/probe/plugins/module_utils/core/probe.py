@@ -195,11 +195,21 @@ class HealthChannel:
             )
         except grpc.RpcError as error:
             detail = rpc_details(error)
+            display = self.options.target.display
+            # grpc's own attempt deadline equals the connect timeout, so against a silent
+            # peer it may expire just before ours: "connection attempt timed out before
+            # receiving SETTINGS frame" is the same timeout, and reads the same.
+            timed_out = (
+                rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED
+                or "timed out" in detail.lower()
+            )
+            message = (
+                f"timed out connecting to {display} after {_seconds(self.options.connect_timeout)}"
+                if timed_out
+                else f"failed to connect to {display}: {connect_reason(detail)}"
+            )
             raise ConnectFailure(
-                f"failed to connect to {self.options.target.display}: {connect_reason(detail)}",
-                target=self.options.target.display,
-                timed_out=rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED,
-                detail=detail,
+                message, target=display, timed_out=timed_out, detail=detail
             ) from None
 
     def probe(self, services: tuple[str, ...] | None = None) -> ProbeResult:
