@@ -55,12 +55,8 @@ class GateOutcome:
 def build_options(params: dict[str, Any]) -> ProbeOptions:
     """Translate module parameters into core options; raises ``InvalidArgument``."""
     services = tuple(params.get("service") or ())
-    target = parse_target(params["host"], params.get("port"))
-    if params.get("port") is not None:
-        # Name the port in messages too: the host alone is ambiguous on a shared node.
-        target = target._replace(display=target.grpc_target)
     return ProbeOptions(
-        target=target,
+        target=parse_target(params["host"], params.get("port")),
         services=services,
         connect_timeout=float(params.get("connect_timeout", 5.0)),
         rpc_timeout=float(params.get("rpc_timeout", 5.0)),
