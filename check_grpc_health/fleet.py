@@ -26,9 +26,9 @@ from check_grpc_health.entry import release_signals
 from check_grpc_health.nagios import (
     PluginOptions,
     build_check,
+    check_document,
     clean_text,
     failure_document,
-    json_document,
     parse_arguments,
     scrub,
     state_name,
@@ -120,18 +120,9 @@ def check_entry(entry: Entry) -> Outcome:
         return Outcome(entry, nagiosplugin.Unknown, message, document)
     check = build_check(entry.options)
     check()
-    if entry.options.all_addresses:
-        from check_grpc_health.nagios_backends import backends_document
-
-        document = backends_document(check)
-    else:
-        document = json_document(check)
     # As the plugin's own output does: no metadata value may reach the output.
     summary = scrub(clean_text(check.summary_str), entry.options)
-    for key in ("summary", "error"):
-        if isinstance(document.get(key), str):
-            document[key] = scrub(document[key], entry.options)
-    return Outcome(entry, check.state, summary, document)
+    return Outcome(entry, check.state, summary, check_document(check, entry.options))
 
 
 def run_fleet(entries: Sequence[Entry], budget: float, concurrency: int) -> list[Outcome]:
@@ -191,9 +182,12 @@ def render_json_lines(outcomes: Sequence[Outcome]) -> str:
     lines = []
     for outcome in outcomes:
         document = dict(outcome.document, line=outcome.entry.line)
-        if outcome.entry.options is None:
+        options = outcome.entry.options
+        if options is None:
             document["target"] = None
-        lines.append(json.dumps(document, sort_keys=True))
+        line = json.dumps(document, sort_keys=True)
+        # The same guard as the plugin's --json: no metadata value in the output.
+        lines.append(line if options is None else scrub(line, options))
     return "\n".join(lines) + "\n"
 
 

@@ -470,12 +470,7 @@ class JsonOutput(PluginOutput):
 
     def add(self, check: nagiosplugin.Check) -> None:
         super().add(check)
-        if self.options.all_addresses:
-            from check_grpc_health.nagios_backends import backends_document
-
-            self.document = backends_document(check)
-        else:
-            self.document = json_document(check)
+        self.document = check_document(check, self.options)
 
     def __str__(self) -> str:
         import json
@@ -502,6 +497,15 @@ def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
         perfdata="",
     )
     return document
+
+
+def check_document(check: nagiosplugin.Check, options: PluginOptions) -> dict[str, Any]:
+    """The ``--json`` object of a finished check, in the shape of its mode."""
+    if options.all_addresses:
+        from check_grpc_health.nagios_backends import backends_document
+
+        return backends_document(check)
+    return json_document(check)
 
 
 def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
@@ -895,12 +899,8 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         metadata.extend(read_metadata_file(path))
     for entry in args.metadata_env:
         metadata.append(read_metadata_env(entry, os.environ if environ is None else environ))
-    target = parse_target(args.host, args.port)
-    if args.port and target.unix_path is None:
-        # Messages then name host and port together, as the server is known by.
-        target = target._replace(display=target.grpc_target)
     probe_options = ProbeOptions(
-        target=target,
+        target=parse_target(args.host, args.port),
         services=tuple(args.service) if args.service else ("",),
         connect_timeout=connect_timeout,
         rpc_timeout=rpc_timeout,
@@ -960,12 +960,8 @@ def _discovery_options(args: argparse.Namespace, probe_options: ProbeOptions) ->
     return {
         "all_addresses": True,
         "address_family": family,
-        "backends_warning": parse_minimum("--backends-warning", args.backends_warning)
-        if args.backends_warning
-        else None,
-        "backends_critical": parse_minimum("--backends-critical", args.backends_critical)
-        if args.backends_critical
-        else None,
+        "backends_warning": parse_minimum("--backends-warning", args.backends_warning),
+        "backends_critical": parse_minimum("--backends-critical", args.backends_critical),
     }
 
 

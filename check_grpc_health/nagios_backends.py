@@ -54,8 +54,13 @@ DEFAULT_WARNING = MinimumHealthy(100, percent=True)
 DEFAULT_CRITICAL = MinimumHealthy(50, percent=True)
 
 
-def parse_minimum(option: str, text: str) -> MinimumHealthy:
-    """``3`` (backends) or ``75%`` (of all backends); an InvalidArgument otherwise."""
+def parse_minimum(option: str, text: str | None) -> MinimumHealthy | None:
+    """``3`` (backends) or ``75%`` (of all backends), None when not given.
+
+    Anything else is an InvalidArgument naming the option and the value.
+    """
+    if not text:
+        return None
     number, percent = (text[:-1], True) if text.endswith("%") else (text, False)
     try:
         value = float(number)
