@@ -33,9 +33,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import watch
-from check_grpc_health.targets import parse_target
+from check_grpc_health import ProbeOptions, parse_target, watch
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

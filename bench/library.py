@@ -21,9 +21,7 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import HealthChannel, probe
-from check_grpc_health.targets import parse_target
+from check_grpc_health import HealthChannel, ProbeOptions, parse_target, probe
 
 
 def snapshot() -> tuple[float, int, int]:

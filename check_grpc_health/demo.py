@@ -26,10 +26,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import watch
-from check_grpc_health.results import HealthStatus
-from check_grpc_health.targets import parse_target
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import HealthStatus
+from check_grpc_health.core.targets import parse_target
+from check_grpc_health.core.watch import watch
 
 _DEMO_STATUSES = {"": "SERVING", "orders": "SERVING", "payments": "NOT_SERVING"}
 _FLIPPING_SERVICE = "search"

@@ -1,35 +1,22 @@
-"""Console-script entry points: hold SIGTERM and SIGINT until the tool can answer them.
+"""Console-script entry points: hold SIGTERM and SIGINT, then load and start one tool.
 
-Layer: adapter glue, imported first by every console script. Loading a tool (its
-modules, nagiosplugin, grpc) takes tens of milliseconds. A signal in that window would
-end the process without the tool's own last line, or with a ``KeyboardInterrupt``
-traceback. So the signals are blocked before anything is imported, and each tool's
-``main()`` releases them once its handlers are installed: a signal that arrived in
-between is delivered then, to the tool's handler.
+Layer: process glue. Each entry point blocks the signals first (see
+:mod:`check_grpc_health.signals`), then imports its tool, whose ``main()`` releases them
+once its handlers are in place. Tools import :mod:`check_grpc_health.signals`, never this
+module, so no import circle runs through here.
 """
 
 from __future__ import annotations
 
-import signal
 import sys
 
-HELD_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def hold_signals() -> None:
-    """Block SIGTERM and SIGINT; they stay pending until :func:`release_signals`."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
-
-
-def release_signals() -> None:
-    """Unblock SIGTERM and SIGINT, delivering any that arrived while they were held."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+from check_grpc_health.signals import hold_signals
 
 
 def plugin() -> None:
     """``check_grpc_health``, the Nagios/Icinga plugin."""
     hold_signals()
-    from check_grpc_health.nagios import main
+    from check_grpc_health.plugin.main import main
 
     main()
 
@@ -37,7 +24,7 @@ def plugin() -> None:
 def probe() -> None:
     """``grpc_health_probe``, the drop-in for the Go tool."""
     hold_signals()
-    from check_grpc_health.probe_cli import main
+    from check_grpc_health.probe_cli.main import main
 
     sys.exit(main())
 
@@ -45,6 +32,6 @@ def probe() -> None:
 def fleet() -> None:
     """``check_grpc_health_fleet``, many targets from one file."""
     hold_signals()
-    from check_grpc_health.fleet import main
+    from check_grpc_health.fleet.main import main
 
     main()

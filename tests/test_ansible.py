@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from servers import NOT_SERVING, SERVING, HeaderRecordingServicer
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import probe
-from check_grpc_health.targets import parse_target
+from check_grpc_health import probe
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -119,12 +119,12 @@ def test_sync_translates_imports_asserts_and_throwaway_names() -> None:
     source = (
         '"""Doc."""\n\nfrom __future__ import annotations\n\nimport time\n\n'
         "import grpc\nfrom grpc_health.v1 import (\n    health_pb2,\n)\n\n"
-        "from check_grpc_health.results import InvalidArgument\n\n\n"
+        "from check_grpc_health.core.results import InvalidArgument\n\n\n"
         "def f(pair, value):\n    _, second = pair\n    assert value is not None\n"
         '    assert value, "empty"\n    return second\n'
     )
     generated = sync.generate("sample", source)
-    assert generated.startswith("# Generated from check_grpc_health/sample.py by tools/")
+    assert generated.startswith("# Generated from check_grpc_health/core/sample.py by tools/")
     assert "from .results import InvalidArgument\n" in generated
     assert (
         "try:\n    import grpc\n    from grpc_health.v1 import (\n        health_pb2,\n    )\n"
@@ -141,7 +141,7 @@ def test_sync_translates_imports_asserts_and_throwaway_names() -> None:
 def test_sync_refuses_what_it_cannot_translate() -> None:
     sync = load_tool_script("sync_module_utils")
     with pytest.raises(sync.SyncError, match="only 'from check_grpc_health"):
-        sync.generate("sample", "import check_grpc_health.results\n")
+        sync.generate("sample", "import check_grpc_health.core.results\n")
     with pytest.raises(sync.SyncError, match="'_' is read"):
         sync.generate("sample", "_ = 1\nprint(_)\n")
 
@@ -270,12 +270,15 @@ def test_tarball_carries_the_core_and_no_test_output(installed_collections: Path
     core = sorted(path.name for path in (root / "plugins/module_utils/core").glob("*.py"))
     assert core == [
         "__init__.py",
+        "channel.py",
         "discovery.py",
         "options.py",
         "probe.py",
         "results.py",
+        "rpc.py",
         "targets.py",
         "tls.py",
+        "watch.py",
     ]
     assert (root / "requirements.txt").is_file()
     assert not (root / "tests/output").exists()

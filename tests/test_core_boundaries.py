@@ -7,11 +7,15 @@ import subprocess
 import sys
 
 CORE_MODULES = [
-    "check_grpc_health.targets",
-    "check_grpc_health.results",
-    "check_grpc_health.tls",
-    "check_grpc_health.options",
-    "check_grpc_health.probe",
+    "check_grpc_health.core.targets",
+    "check_grpc_health.core.results",
+    "check_grpc_health.core.tls",
+    "check_grpc_health.core.options",
+    "check_grpc_health.core.rpc",
+    "check_grpc_health.core.channel",
+    "check_grpc_health.core.probe",
+    "check_grpc_health.core.watch",
+    "check_grpc_health.core.discovery",
 ]
 
 
@@ -33,10 +37,10 @@ def test_core_imports_only_stdlib_grpc_and_health() -> None:
 
 def test_core_never_prints_or_exits() -> None:
     code = (
-        "from check_grpc_health.probe import probe\n"
-        "from check_grpc_health.options import ProbeOptions\n"
-        "from check_grpc_health.targets import parse_target\n"
-        "from check_grpc_health.results import HealthCheckError\n"
+        "from check_grpc_health.core.probe import probe\n"
+        "from check_grpc_health.core.options import ProbeOptions\n"
+        "from check_grpc_health.core.targets import parse_target\n"
+        "from check_grpc_health.core.results import HealthCheckError\n"
         "for address in ['127.0.0.1:1', 'bad host:1', 'unix:/nonexistent/sock']:\n"
         "    try:\n"
         "        probe(ProbeOptions(parse_target(address), connect_timeout=0.5))\n"

@@ -14,9 +14,9 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import probe
-from check_grpc_health.targets import parse_target
+from check_grpc_health import probe
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from servers import HealthServer

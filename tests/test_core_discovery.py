@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from check_grpc_health.discovery import ReflectionUnavailable, list_services, resolve_addresses
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.results import ConnectFailure, InvalidArgument
-from check_grpc_health.targets import parse_target
+from check_grpc_health.core.discovery import ReflectionUnavailable, list_services, resolve_addresses
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import ConnectFailure, InvalidArgument
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -67,7 +67,7 @@ def test_static_address_lists_yield_one_backend_each() -> None:
 def test_probe_addresses_reports_each_backend(
     start_server: Callable[..., HealthServer], closed_address: str
 ) -> None:
-    from check_grpc_health.discovery import probe_addresses
+    from check_grpc_health.core.discovery import probe_addresses
 
     healthy = start_server()
     down = start_server(statuses={"": 2})
@@ -88,8 +88,8 @@ def test_probe_addresses_verifies_tls_against_the_name(
 ) -> None:
     import grpc
 
-    from check_grpc_health.discovery import probe_addresses
-    from check_grpc_health.tls import TlsOptions
+    from check_grpc_health.core.discovery import probe_addresses
+    from check_grpc_health.core.tls import TlsOptions
 
     # A certificate for the name only: dialling the IP must still verify against the name.
     leaf = tls_material.ca.issue_cert("localhost")

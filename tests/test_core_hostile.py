@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import probe, watch
-from check_grpc_health.results import ConnectFailure, HealthStatus, RpcFailure
-from check_grpc_health.targets import parse_target
-from check_grpc_health.tls import TlsOptions
+from check_grpc_health import probe, watch
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import ConnectFailure, HealthStatus, RpcFailure
+from check_grpc_health.core.targets import parse_target
+from check_grpc_health.core.tls import TlsOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,7 +32,7 @@ def test_expired_certificate_fails_to_connect(
 
 
 def test_expired_certificate_facts_show_negative_days(expired_tls_server: HealthServer) -> None:
-    from check_grpc_health.tls import fetch_peer_certificate
+    from check_grpc_health.core.tls import fetch_peer_certificate
 
     _, info = fetch_peer_certificate(parse_target(expired_tls_server.address), None, 2)
     assert info.not_after.year == 2021

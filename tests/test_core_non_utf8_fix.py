@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import probe
-from check_grpc_health.results import InvalidArgument
-from check_grpc_health.targets import parse_target
+from check_grpc_health import probe
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING
 import grpc
 import pytest
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import HealthChannel, probe
-from check_grpc_health.results import (
+from check_grpc_health import HealthChannel, probe
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import (
     ConnectFailure,
     HealthStatus,
     InvalidArgument,
     ProbeResult,
 )
-from check_grpc_health.targets import parse_target
-from check_grpc_health.tls import TlsOptions
+from check_grpc_health.core.targets import parse_target
+from check_grpc_health.core.tls import TlsOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable

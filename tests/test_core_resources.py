@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import HealthChannel, probe
-from check_grpc_health.results import ConnectFailure
-from check_grpc_health.targets import parse_target
+from check_grpc_health import HealthChannel, probe
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import ConnectFailure
+from check_grpc_health.core.targets import parse_target
 
 
 def open_fds() -> int:

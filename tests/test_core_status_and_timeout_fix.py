@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import probe, watch
-from check_grpc_health.results import ConnectFailure, HealthStatus
-from check_grpc_health.targets import parse_target
+from check_grpc_health import probe, watch
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import ConnectFailure, HealthStatus
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable

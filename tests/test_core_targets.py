@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from check_grpc_health.options import ProbeOptions, parse_metadata, parse_seconds
-from check_grpc_health.results import InvalidArgument
-from check_grpc_health.targets import Target, parse_port, parse_target
-from check_grpc_health.tls import TlsOptions
+from check_grpc_health.core.options import ProbeOptions, parse_metadata, parse_seconds
+from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.core.targets import Target, parse_port, parse_target
+from check_grpc_health.core.tls import TlsOptions
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ def test_options_validate_and_hide_metadata() -> None:
 
 
 def test_huge_timeouts_are_capped_to_what_grpc_can_represent() -> None:
-    from check_grpc_health.options import MAX_TIMEOUT
+    from check_grpc_health.core.options import MAX_TIMEOUT
 
     options = ProbeOptions(parse_target("h:1"), connect_timeout=1e308, rpc_timeout=10**12)
     assert options.connect_timeout == MAX_TIMEOUT
@@ -185,7 +185,7 @@ def test_huge_timeouts_are_capped_to_what_grpc_can_represent() -> None:
 
 
 def test_huge_timeouts_still_probe_a_working_server(server: object) -> None:
-    from check_grpc_health.probe import probe
+    from check_grpc_health import probe
 
     address = server.address  # type: ignore[attr-defined]
     options = ProbeOptions(parse_target(address), connect_timeout=1e308, rpc_timeout=1e308)

@@ -6,10 +6,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import watch
-from check_grpc_health.results import ConnectFailure, HealthStatus, RpcFailure
-from check_grpc_health.targets import parse_target
+from check_grpc_health import watch
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import ConnectFailure, HealthStatus, RpcFailure
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -23,8 +23,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from servers import closed_port
 
-from check_grpc_health.results import InvalidArgument
-from check_grpc_health.targets import parse_target
+from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -277,9 +277,9 @@ def test_ansible_bad_input_is_one_fail_json_message(name: str, files: dict[str, 
 def test_a_nul_in_a_file_name_is_an_invalid_argument_for_the_core(
     field: str, tls_material: TlsMaterial
 ) -> None:
-    from check_grpc_health.options import ProbeOptions
-    from check_grpc_health.probe import probe
-    from check_grpc_health.tls import TlsOptions
+    from check_grpc_health import probe
+    from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.core.tls import TlsOptions
 
     files = {
         "client_cert": str(tls_material.client_cert),

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 from hardening import open_fds, run_module, settled_threads
 from servers import NOT_SERVING, NoWatchHealthServicer, WatchResettingServicer
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import probe, watch
-from check_grpc_health.results import HealthStatus
-from check_grpc_health.targets import parse_target
-from check_grpc_health.tls import TlsOptions
+from check_grpc_health import probe, watch
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import HealthStatus
+from check_grpc_health.core.targets import parse_target
+from check_grpc_health.core.tls import TlsOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable

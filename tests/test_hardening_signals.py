@@ -257,7 +257,7 @@ def test_plugin_signal_while_importing_its_modules(server: HealthServer, signum:
     assert (done.code, done.stdout, done.stderr) == (3, plugin_interrupted(signum), "")
 
 
-@pytest.mark.parametrize("module", ["check_grpc_health.probe", "grpc"])
+@pytest.mark.parametrize("module", ["check_grpc_health.core.probe", "grpc"])
 @pytest.mark.parametrize("signum", SIGNALS)
 def test_plugin_signal_while_loading_grpc(server: HealthServer, module: str, signum: int) -> None:
     done = signal_while_importing(module, signum, PLUGIN, "-H", server.address)
@@ -269,7 +269,11 @@ def test_plugin_signal_while_loading_grpc(server: HealthServer, module: str, sig
 def test_probe_signal_while_parsing_its_flags(server: HealthServer, signum: int) -> None:
     # -rpc-header makes the flag parser import the core's metadata parser.
     done = signal_while_importing(
-        "check_grpc_health.options", signum, PROBE, f"-addr={server.address}", "-rpc-header=a: b"
+        "check_grpc_health.core.options",
+        signum,
+        PROBE,
+        f"-addr={server.address}",
+        "-rpc-header=a: b",
     )
     done.assert_clean()
     assert (done.code, done.stdout, done.stderr) == (2, "", probe_cancelled(signum))

@@ -479,7 +479,7 @@ def test_shipped_command_validates_and_maps_every_option(tmp_path: Path) -> None
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Instantiated" in checked.stdout
 
-    from check_grpc_health.nagios import _parser
+    from check_grpc_health.plugin.arguments import _parser
 
     mapped = set(re.findall(r'^\t\t"(-[^"]+)" = \{', COMMAND_FILE.read_text(), re.MULTILINE))
     options = {action.option_strings[0] for action in _parser()._actions}

@@ -14,13 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from check_grpc_health.nagios import (
-    OutputMode,
-    parse_arguments,
-    parse_range,
-    service_labels,
-)
-from check_grpc_health.results import HealthStatus, InvalidArgument
+from check_grpc_health.core.results import HealthStatus, InvalidArgument
+from check_grpc_health.plugin.arguments import parse_arguments
+from check_grpc_health.plugin.contexts import service_labels
+from check_grpc_health.plugin.options import OutputMode
+from check_grpc_health.plugin.thresholds import parse_range
 
 if TYPE_CHECKING:
     from pathlib import Path

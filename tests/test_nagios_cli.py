@@ -368,7 +368,7 @@ def test_unix_socket(unix_server: HealthServer) -> None:
 
 BROKEN_CHECK = """
 import sys
-import check_grpc_health.nagios as plugin
+import check_grpc_health.plugin.main as plugin
 
 def broken(options):
     raise RuntimeError("an unexpected bug")
@@ -414,7 +414,7 @@ def test_an_unexpected_error_is_still_one_unknown_line(
 SLOW_EXIT = """
 import sys, time
 import nagiosplugin.runtime
-import check_grpc_health.nagios as plugin
+import check_grpc_health.plugin.main as plugin
 
 exit_now = nagiosplugin.runtime.Runtime.sysexit
 

@@ -16,7 +16,9 @@ import pytest
 from grpc_health.v1 import health, health_pb2
 from servers import NOT_SERVING, SERVING, SlowHealthServicer
 
-from check_grpc_health.nagios import TextOutput, build_check, parse_arguments
+from check_grpc_health.plugin.arguments import parse_arguments
+from check_grpc_health.plugin.check import build_check
+from check_grpc_health.plugin.output import TextOutput
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -29,7 +29,7 @@ from servers import (
 )
 
 from check_grpc_health import __version__
-from check_grpc_health.probe_cli import usage
+from check_grpc_health.probe_cli.flags import usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import pytest
 
-from check_grpc_health.probe_cli import (
+from check_grpc_health.probe_cli.durations import format_duration, parse_duration
+from check_grpc_health.probe_cli.flags import (
     FLAGS,
     Settings,
     UsageError,
     describe,
-    format_duration,
-    go_code_name,
-    go_quote,
-    parse_duration,
     parse_flags,
     usage,
     validate,
 )
+from check_grpc_health.probe_cli.gotext import go_code_name, go_quote
 
 NS, US, MS, S = 1, 1_000, 1_000_000, 1_000_000_000
 MIN, H = 60 * S, 3600 * S

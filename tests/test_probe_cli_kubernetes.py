@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from check_grpc_health.probe_cli import SECOND, Settings, parse_flags, validate
+from check_grpc_health.probe_cli.durations import SECOND
+from check_grpc_health.probe_cli.flags import Settings, parse_flags, validate
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from servers import closed_port
 
-from check_grpc_health.probe_cli import FLAGS, Kind, UsageError, main, parse_flags
+from check_grpc_health.probe_cli.flags import FLAGS, Kind, UsageError, parse_flags
+from check_grpc_health.probe_cli.main import main
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

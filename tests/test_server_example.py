@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from check_grpc_health.options import ProbeOptions
-from check_grpc_health.probe import watch
-from check_grpc_health.results import HealthStatus
-from check_grpc_health.targets import parse_target
+from check_grpc_health import watch
+from check_grpc_health.core.options import ProbeOptions
+from check_grpc_health.core.results import HealthStatus
+from check_grpc_health.core.targets import parse_target
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 BIN = Path(sys.executable).parent

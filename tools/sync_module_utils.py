@@ -2,10 +2,10 @@
 
 Layer: build tooling. The collection must work from a Galaxy tarball with only grpcio and
 grpcio-health-checking on the managed node, so it carries its own copy of the core
-(``check_grpc_health/{results,targets,options,tls,probe,discovery}.py``) under
-``plugins/module_utils/core/``. The copy is generated, never edited by hand:
+(every module of ``check_grpc_health/core/``) under ``plugins/module_utils/core/``.
+The copy is generated, never edited by hand:
 
-* ``from check_grpc_health.X import`` becomes ``from .X import``, which AnsiballZ ships;
+* ``from check_grpc_health.core.X import`` becomes ``from .X import``, which AnsiballZ ships;
 * top-level ``grpc`` imports are wrapped in a guard that records ``GRPC_IMPORT_ERROR``,
   because a module must report a missing library with ``missing_required_lib`` (and
   ``ansible-test sanity``'s import test loads every module_utils file without grpcio);
@@ -25,12 +25,23 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "check_grpc_health"
+SOURCE = ROOT / "check_grpc_health/core"
 DESTINATION = ROOT / "ansible_collections/grpc_health/probe/plugins/module_utils/core"
-MODULES = ("__init__", "results", "targets", "options", "tls", "probe", "discovery")
+MODULES = (
+    "__init__",
+    "results",
+    "targets",
+    "options",
+    "tls",
+    "rpc",
+    "channel",
+    "probe",
+    "watch",
+    "discovery",
+)
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"
-_CORE_IMPORT = re.compile(r"^(\s*)from check_grpc_health\.(\w+) import", re.MULTILINE)
+_CORE_IMPORT = re.compile(r"^(\s*)from check_grpc_health\.core\.(\w+) import", re.MULTILINE)
 
 
 class SyncError(Exception):
@@ -40,7 +51,7 @@ class SyncError(Exception):
 def header(name: str) -> str:
     """The comment that opens every generated file."""
     return (
-        f"# Generated from check_grpc_health/{name}.py by tools/sync_module_utils.py.\n"
+        f"# Generated from check_grpc_health/core/{name}.py by tools/sync_module_utils.py.\n"
         "# Do not edit: change the core, then run `python tools/sync_module_utils.py`.\n"
     )
 
@@ -144,8 +155,8 @@ def _refuse_leftover_core_imports(name: str, text: str) -> None:
             continue
         if any(module.split(".")[0] == "check_grpc_health" for module in names):
             raise SyncError(
-                f"check_grpc_health/{name}.py line {node.lineno}: only "
-                "'from check_grpc_health.<module> import ...' can be made relative"
+                f"check_grpc_health/core/{name}.py line {node.lineno}: only "
+                "'from check_grpc_health.core.<module> import ...' can be made relative"
             )
 
 

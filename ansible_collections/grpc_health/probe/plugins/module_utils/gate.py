@@ -14,6 +14,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.channel import (
+    GRPC_IMPORT_ERROR,
+)
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.discovery import (
     list_services,
 )
@@ -22,11 +25,7 @@ from ansible_collections.grpc_health.probe.plugins.module_utils.core.options imp
     check_metadata_key,
     parse_metadata,
 )
-from ansible_collections.grpc_health.probe.plugins.module_utils.core.probe import (
-    GRPC_IMPORT_ERROR,
-    probe,
-    watch,
-)
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.probe import probe
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.results import (
     ConnectFailure,
     HealthCheckError,
@@ -36,6 +35,7 @@ from ansible_collections.grpc_health.probe.plugins.module_utils.core.results imp
 )
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.targets import parse_target
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.tls import TlsOptions
+from ansible_collections.grpc_health.probe.plugins.module_utils.core.watch import watch
 
 __all__ = ["GRPC_IMPORT_ERROR", "GateOutcome", "build_options", "run_gate"]
 

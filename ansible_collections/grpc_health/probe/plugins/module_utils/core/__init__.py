@@ -1,11 +1,9 @@
-# Generated from check_grpc_health/__init__.py by tools/sync_module_utils.py.
+# Generated from check_grpc_health/core/__init__.py by tools/sync_module_utils.py.
 # Do not edit: change the core, then run `python tools/sync_module_utils.py`.
-"""check-grpc-health: check gRPC servers through the standard health checking protocol.
+"""The probe engine: targets, TLS, options, results, the channel, probe, watch, discovery.
 
-Layer: package root. Holds only the version, so importing a submodule stays cheap.
-The core API lives in :mod:`check_grpc_health.probe` (``probe``, ``watch``,
-``HealthChannel``), :mod:`check_grpc_health.options`, :mod:`check_grpc_health.targets`,
-:mod:`check_grpc_health.tls` and :mod:`check_grpc_health.results`.
+Layer: core. It never prints, exits, reads argv or installs signal handlers, and imports
+no adapter: only the standard library, ``grpc``, ``grpc_health.v1`` and (for listing
+services) ``grpc_reflection``. Importing this package imports nothing else, so an
+adapter that loads only :mod:`check_grpc_health.core.targets` stays free of grpc.
 """
-
-__version__ = "0.1.0"

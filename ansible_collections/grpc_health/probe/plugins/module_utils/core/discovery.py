@@ -1,4 +1,4 @@
-# Generated from check_grpc_health/discovery.py by tools/sync_module_utils.py.
+# Generated from check_grpc_health/core/discovery.py by tools/sync_module_utils.py.
 # Do not edit: change the core, then run `python tools/sync_module_utils.py`.
 """Discovery for the core: the services a server offers, and the addresses behind a name.
 
@@ -22,13 +22,14 @@ except ImportError:
 else:
     GRPC_IMPORT_ERROR = None
 
-from .probe import HealthChannel, rpc_code, rpc_details
+from .channel import HealthChannel
 from .results import (
     ConnectFailure,
     HealthCheckError,
     InvalidArgument,
     ProbeResult,
 )
+from .rpc import rpc_code, rpc_details
 from .targets import Target, parse_target
 
 if TYPE_CHECKING:
@@ -186,7 +187,7 @@ def probe_all_services(options: ProbeOptions) -> ProbeResult:
     """Probe the overall health and every service the server lists, on one channel.
 
     Raises what :func:`list_services_on` raises; RPC errors are per service, as with
-    :func:`check_grpc_health.probe.probe`.
+    :func:`check_grpc_health.core.probe.probe`.
     """
     with HealthChannel(options) as channel:
         listed = list_services_on(channel)

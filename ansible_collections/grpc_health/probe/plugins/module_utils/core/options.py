@@ -1,4 +1,4 @@
-# Generated from check_grpc_health/options.py by tools/sync_module_utils.py.
+# Generated from check_grpc_health/core/options.py by tools/sync_module_utils.py.
 # Do not edit: change the core, then run `python tools/sync_module_utils.py`.
 """Probe options for the core: the one immutable object an adapter builds.
 
@@ -25,7 +25,7 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 @dataclass(frozen=True)
 class ProbeOptions:
-    """Everything :func:`check_grpc_health.probe.probe` needs.
+    """Everything :func:`check_grpc_health.core.probe.probe` needs.
 
     Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
     (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are

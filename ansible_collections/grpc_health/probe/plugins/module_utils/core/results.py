@@ -1,4 +1,4 @@
-# Generated from check_grpc_health/results.py by tools/sync_module_utils.py.
+# Generated from check_grpc_health/core/results.py by tools/sync_module_utils.py.
 # Do not edit: change the core, then run `python tools/sync_module_utils.py`.
 """Results and errors of the core: what a probe found out, or why it could not find out.
 

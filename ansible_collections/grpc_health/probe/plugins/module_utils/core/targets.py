@@ -1,4 +1,4 @@
-# Generated from check_grpc_health/targets.py by tools/sync_module_utils.py.
+# Generated from check_grpc_health/core/targets.py by tools/sync_module_utils.py.
 # Do not edit: change the core, then run `python tools/sync_module_utils.py`.
 """Target parsing for the core: turns what a user typed into a gRPC target string.
 

@@ -1,4 +1,4 @@
-# Generated from check_grpc_health/tls.py by tools/sync_module_utils.py.
+# Generated from check_grpc_health/core/tls.py by tools/sync_module_utils.py.
 # Do not edit: change the core, then run `python tools/sync_module_utils.py`.
 """TLS for the core: channel credentials, the no-verify pin, and peer certificate facts.
 

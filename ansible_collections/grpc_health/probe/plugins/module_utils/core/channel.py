@@ -1,4 +1,6 @@
-"""The probe engine: one channel, Check for one or many services, and Watch-based waiting.
+# Generated from check_grpc_health/core/channel.py by tools/sync_module_utils.py.
+# Do not edit: change the core, then run `python tools/sync_module_utils.py`.
+"""One open channel to a target: connecting, Check on many services, and Watch streams.
 
 Layer: core. Imports only the standard library, ``grpc`` and ``grpc_health.v1``.
 It never prints, exits, reads argv or installs signal handlers; adapters do that.
@@ -13,31 +15,41 @@ so a refusal fails at once and closing is instant.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
-import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+try:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+except ImportError:
+    import traceback
 
-from check_grpc_health.options import capped
-from check_grpc_health.results import (
+    GRPC_IMPORT_ERROR: str | None = traceback.format_exc()
+else:
+    GRPC_IMPORT_ERROR = None
+
+from .results import (
     ConnectFailure,
-    HealthCheckError,
-    HealthStatus,
     ProbeResult,
     RpcFailure,
     ServiceResult,
-    WatchResult,
 )
-from check_grpc_health.tls import build_security, fetch_peer_certificate
+from .rpc import (
+    connect_reason,
+    health_status,
+    rpc_code,
+    rpc_details,
+    rpc_failure,
+    seconds_text,
+)
+from .tls import build_security
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from check_grpc_health.options import ProbeOptions
-    from check_grpc_health.results import CertificateInfo
+    from .options import ProbeOptions
+    from .results import CertificateInfo
 
 # grpc core connectivity states, as cygrpc numbers them.
 _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
@@ -45,7 +57,7 @@ _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
 _SIGNAL_CHECK_INTERVAL = 0.05
 
 
-class _StreamCall(Protocol):
+class StreamCall(Protocol):
     """A server-streaming call: an iterator of responses that can be cancelled."""
 
     def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
@@ -144,7 +156,8 @@ class HealthChannel:
             return time.monotonic() - started
         if state in (_IDLE, _CONNECTING):
             raise ConnectFailure(
-                f"timed out connecting to {self.options.target.display} after {_seconds(timeout)}",
+                f"timed out connecting to {self.options.target.display} "
+                f"after {seconds_text(timeout)}",
                 target=self.options.target.display,
                 timed_out=True,
             )
@@ -194,8 +207,9 @@ class HealthChannel:
                 rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED
                 or "timed out" in detail.lower()
             )
+            timeout = seconds_text(self.options.connect_timeout)
             message = (
-                f"timed out connecting to {display} after {_seconds(self.options.connect_timeout)}"
+                f"timed out connecting to {display} after {timeout}"
                 if timed_out
                 else f"failed to connect to {display}: {connect_reason(detail)}"
             )
@@ -215,7 +229,7 @@ class HealthChannel:
         connect_time = self.connect(options.connect_timeout)
         rpc_started = time.monotonic()
         if len(names) == 1:
-            outcomes: tuple[ServiceResult, ...] = (self._check_one(names[0]),)
+            outcomes: tuple[ServiceResult, ...] = (self.check_one(names[0]),)
         else:
             outcomes = self._check_many(names)
         finished = time.monotonic()
@@ -232,7 +246,7 @@ class HealthChannel:
     def _request(self, service: str) -> health_pb2.HealthCheckRequest:
         return health_pb2.HealthCheckRequest(service=service)
 
-    def _check_one(self, service: str) -> ServiceResult:
+    def check_one(self, service: str) -> ServiceResult:
         started = time.monotonic()
         try:
             response = self._stub.Check(
@@ -242,9 +256,9 @@ class HealthChannel:
             )
         except grpc.RpcError as error:
             return ServiceResult(
-                service, None, time.monotonic() - started, _rpc_failure(service, error)
+                service, None, time.monotonic() - started, rpc_failure(service, error)
             )
-        return ServiceResult(service, _status(response.status), time.monotonic() - started)
+        return ServiceResult(service, health_status(response.status), time.monotonic() - started)
 
     def _check_many(self, services: tuple[str, ...]) -> tuple[ServiceResult, ...]:
         finished: dict[str, float] = {}
@@ -265,211 +279,23 @@ class HealthChannel:
             try:
                 response = call.result()
             except grpc.RpcError as error:
-                failure: RpcFailure | None = _rpc_failure(service, error)
+                failure: RpcFailure | None = rpc_failure(service, error)
                 status = None
             else:
-                failure, status = None, _status(response.status)
+                failure, status = None, health_status(response.status)
             elapsed = finished.get(service, time.monotonic()) - started
             results.append(ServiceResult(service, status, elapsed, failure))
         return tuple(results)
 
-    def watch_stream(self, service: str, timeout: float) -> _StreamCall:
+    def watch_stream(self, service: str, timeout: float) -> StreamCall:
         """Open a Watch stream that waits for the connection (within ``timeout``)."""
-        call: _StreamCall = self._stub.Watch(
+        call: StreamCall = self._stub.Watch(
             self._request(service),
             timeout=timeout,
             metadata=self._metadata,
             wait_for_ready=True,
         )
         return call
-
-
-def probe(options: ProbeOptions) -> ProbeResult:
-    """Probe the target once on a fresh channel: connect, Check, close.
-
-    Returns per-service results (an unhealthy status or an RPC error per service is a
-    result). Raises :class:`InvalidArgument` for unusable options or files, and
-    :class:`ConnectFailure` when no connection could be made.
-    """
-    with HealthChannel(options) as channel:
-        result = channel.probe()
-    if options.certificate_facts and result.certificate is None:
-        result = _with_certificate(options, result)
-    return result
-
-
-def _with_certificate(options: ProbeOptions, result: ProbeResult) -> ProbeResult:
-    if options.tls is None:
-        return result
-    _, info = fetch_peer_certificate(
-        options.target, options.tls.server_name, options.connect_timeout
-    )
-    return ProbeResult(
-        target=result.target,
-        services=result.services,
-        connect_time=result.connect_time,
-        rpc_time=result.rpc_time,
-        time=result.time,
-        certificate=info,
-    )
-
-
-def watch(
-    options: ProbeOptions,
-    *,
-    wanted: HealthStatus = HealthStatus.SERVING,
-    timeout: float,
-    interval: float = 1.0,
-) -> WatchResult:
-    """Wait until every service reports ``wanted``, for at most ``timeout`` seconds.
-
-    Checks once first. Then it follows each service's Watch stream and returns the
-    moment the server pushes the wanted status. Where the server answers Watch with
-    UNIMPLEMENTED it polls Check every ``interval`` seconds instead. A broken stream or
-    a connection that is not up yet is retried every ``interval`` until the deadline.
-    Raises only :class:`InvalidArgument`; every other problem ends in the result.
-    """
-    waiter = _Waiter(options, wanted, capped(timeout), capped(interval))
-    return waiter.run()
-
-
-class _Waiter:
-    """State of one :func:`watch` call: per-service status, attempts and threads."""
-
-    def __init__(
-        self, options: ProbeOptions, wanted: HealthStatus, timeout: float, interval: float
-    ) -> None:
-        self.options = options
-        self.wanted = wanted
-        self.interval = interval
-        self.started = time.monotonic()
-        self.deadline = self.started + timeout
-        self.statuses: dict[str, HealthStatus | None] = dict.fromkeys(options.services)
-        self.attempts = 0
-        self.method = "check"
-        self.last_probe: ProbeResult | None = None
-        self.last_error: HealthCheckError | None = None
-        self.changed = threading.Condition()
-        self.stopping = threading.Event()
-        self.calls: list[_StreamCall] = []
-
-    def remaining(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def reached(self) -> bool:
-        return all(status is self.wanted for status in self.statuses.values())
-
-    def run(self) -> WatchResult:
-        with HealthChannel(self.options, reconnect_backoff=self.interval) as channel:
-            self._check(channel)
-            if not self.reached() and self.remaining() > 0:
-                self._follow(channel)
-                if self.reached():
-                    self._check(channel)
-        return WatchResult(
-            wanted=self.wanted,
-            reached=self.reached(),
-            statuses=dict(self.statuses),
-            elapsed=time.monotonic() - self.started,
-            attempts=self.attempts,
-            method=self.method,
-            last_probe=self.last_probe,
-            last_error=None if self.reached() else self.last_error,
-        )
-
-    def _check(self, channel: HealthChannel) -> None:
-        """One Check round; records statuses, timings and errors."""
-        self.attempts += 1
-        try:
-            result = channel.probe()
-        except ConnectFailure as failure:
-            self.last_error = failure
-            return
-        self.last_probe = result
-        with self.changed:
-            for service_result in result.services:
-                if service_result.error is not None:
-                    self.last_error = service_result.error
-                else:
-                    self.statuses[service_result.service] = service_result.status
-            self.changed.notify_all()
-
-    def _follow(self, channel: HealthChannel) -> None:
-        self.method = "watch"
-        threads = [
-            threading.Thread(
-                target=self._watch_service,
-                args=(channel, service),
-                name=f"grpc-health-watch-{index}",
-                daemon=True,
-            )
-            for index, service in enumerate(self.options.services)
-        ]
-        for thread in threads:
-            thread.start()
-        with self.changed:
-            while not self.reached():
-                remaining = self.remaining()
-                if remaining <= 0:
-                    break
-                self.changed.wait(remaining)
-        self.stopping.set()
-        with self.changed:
-            for call in self.calls:
-                call.cancel()
-        for thread in threads:
-            thread.join(timeout=max(self.options.rpc_timeout, 1.0))
-
-    def _record(self, service: str, status: HealthStatus) -> None:
-        with self.changed:
-            self.statuses[service] = status
-            self.changed.notify_all()
-
-    def _pause(self) -> None:
-        self.stopping.wait(max(0.0, min(self.interval, self.remaining())))
-
-    def _watch_service(self, channel: HealthChannel, service: str) -> None:
-        while not self.stopping.is_set() and self.remaining() > 0:
-            with self.changed:
-                self.attempts += 1
-                stream = channel.watch_stream(service, self.remaining())
-                self.calls.append(stream)
-            try:
-                for response in stream:
-                    self._record(service, _status(response.status))
-            except grpc.RpcError as error:
-                code = rpc_code(error)
-                if code is grpc.StatusCode.UNIMPLEMENTED:
-                    self._poll_service(channel, service)
-                    return
-                if code is grpc.StatusCode.CANCELLED and self.stopping.is_set():
-                    return
-                if code is not grpc.StatusCode.DEADLINE_EXCEEDED:
-                    self.last_error = _rpc_failure(service, error)
-                    self._pause()
-            else:
-                self._pause()
-
-    def _poll_service(self, channel: HealthChannel, service: str) -> None:
-        """Watch is UNIMPLEMENTED: Check this service every ``interval``."""
-        self.method = "poll"
-        while not self.stopping.is_set() and self.remaining() > 0:
-            with self.changed:
-                self.attempts += 1
-            try:
-                channel.connect(min(self.options.connect_timeout, self.remaining()))
-            except ConnectFailure as failure:
-                self.last_error = failure
-            else:
-                result = channel._check_one(service)
-                if result.error is not None:
-                    self.last_error = result.error
-                else:
-                    assert result.status is not None
-                    self._record(service, result.status)
-                    if result.status is self.wanted:
-                        return
-            self._pause()
 
 
 def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
@@ -505,64 +331,6 @@ def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
     return outcome[0]
 
 
-def rpc_code(error: grpc.RpcError) -> grpc.StatusCode:
-    """The status code of a failed call (grpcio's errors are also ``grpc.Call``s)."""
-    code: grpc.StatusCode = error.code()
-    return code
-
-
-def rpc_details(error: grpc.RpcError) -> str:
-    """The status message of a failed call, or an empty string."""
-    details: str | None = error.details()
-    return details or ""
-
-
-def _status(value: int) -> HealthStatus:
-    """A status number this client does not know (a newer server) reads as UNKNOWN."""
-    try:
-        return HealthStatus(value)
-    except ValueError:
-        return HealthStatus.UNKNOWN
-
-
-_GRPC_PREFIXES = re.compile(
-    r"^(failed to connect to all addresses; last error: )?"
-    r"([A-Z_]+: )?"
-    r"((ipv4|ipv6|unix|unix-abstract):\S+: )?"
-    r"(Failed to connect to remote host: )?"
-)
-
-
-def connect_reason(detail: str) -> str:
-    """grpcio's connection error without its boilerplate: ``Connection refused``.
-
-    grpcio says e.g. ``failed to connect to all addresses; last error: UNKNOWN:
-    ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused``; the
-    message already names the target, so only the reason at the end is kept.
-    """
-    return _GRPC_PREFIXES.sub("", detail, count=1) or detail
-
-
 def _channel_ms(seconds: float) -> int:
     """Seconds as a grpc channel argument: whole milliseconds within a C int."""
     return min(max(int(seconds * 1000), 1), 2**31 - 1)
-
-
-def _rpc_failure(service: str, error: grpc.RpcError) -> RpcFailure:
-    code = rpc_code(error)
-    details = rpc_details(error)
-    name = code.name
-    label = f"service {service!r}" if service else "the server's overall health"
-    if name == "UNIMPLEMENTED":
-        text = "the server does not implement the grpc.health.v1.Health service"
-    elif name == "NOT_FOUND":
-        text = f"unknown service {service!r}"
-    elif name == "DEADLINE_EXCEEDED":
-        text = f"health RPC for {label} did not complete in time"
-    else:
-        text = f"health RPC for {label} failed: {name}: {details}"
-    return RpcFailure(text, service=service, code=code, details=details)
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g}s"

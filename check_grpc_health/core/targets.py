@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from typing import NamedTuple
 
-from check_grpc_health.results import InvalidArgument
+from check_grpc_health.core.results import InvalidArgument
 
 _SCHEMES_PASSED_THROUGH = ("dns:", "ipv4:", "ipv6:")
 

@@ -13,17 +13,18 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 
-from check_grpc_health.probe import HealthChannel, rpc_code, rpc_details
-from check_grpc_health.results import (
+from check_grpc_health.core.channel import HealthChannel
+from check_grpc_health.core.results import (
     ConnectFailure,
     HealthCheckError,
     InvalidArgument,
     ProbeResult,
 )
-from check_grpc_health.targets import Target, parse_target
+from check_grpc_health.core.rpc import rpc_code, rpc_details
+from check_grpc_health.core.targets import Target, parse_target
 
 if TYPE_CHECKING:
-    from check_grpc_health.options import ProbeOptions
+    from check_grpc_health.core.options import ProbeOptions
 
 # v1 and v1alpha carry the same messages under two names; servers offer one or both.
 _REFLECTION_METHODS = (
@@ -153,7 +154,7 @@ def probe_addresses(
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from check_grpc_health.probe import probe
+    from check_grpc_health.core.probe import probe
 
     name = options.target
     backends = resolve_addresses(name, family)
@@ -177,7 +178,7 @@ def probe_all_services(options: ProbeOptions) -> ProbeResult:
     """Probe the overall health and every service the server lists, on one channel.
 
     Raises what :func:`list_services_on` raises; RPC errors are per service, as with
-    :func:`check_grpc_health.probe.probe`.
+    :func:`check_grpc_health.core.probe.probe`.
     """
     with HealthChannel(options) as channel:
         listed = list_services_on(channel)

@@ -20,12 +20,12 @@ import socket
 import ssl
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from check_grpc_health.results import CertificateInfo, ConnectFailure, InvalidArgument
+from check_grpc_health.core.results import CertificateInfo, ConnectFailure, InvalidArgument
 
 if TYPE_CHECKING:
     import grpc
 
-    from check_grpc_health.targets import Target
+    from check_grpc_health.core.targets import Target
 
 
 class TlsOptions(NamedTuple):

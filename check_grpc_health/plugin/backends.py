@@ -1,6 +1,6 @@
 """The plugin's ``--all-addresses`` mode: every backend behind a name, N of M healthy.
 
-Layer: adapter (part of the Nagios plugin). A :class:`BackendsResource` resolves the
+Layer: adapter (the Nagios/Icinga plugin). A :class:`BackendsResource` resolves the
 name and probes each address through the core; each backend becomes an informational
 metric (1 healthy, 0 not) and the count of healthy backends is judged against minimum
 counts or shares (``--backends-warning``/``--backends-critical``). Imported only when
@@ -9,71 +9,24 @@ the mode is asked for.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING
 
 import nagiosplugin
 
-from check_grpc_health.nagios import (
-    NAME,
-    DecimalContext,
-    clean_text,
-    decimal,
-    seconds,
-    service_labels,
-    state_name,
-    subject,
+from check_grpc_health.plugin.contexts import ConnectionContext, DecimalContext, service_labels
+from check_grpc_health.plugin.options import NAME
+from check_grpc_health.plugin.thresholds import (
+    DEFAULT_CRITICAL,
+    DEFAULT_WARNING,
+    MinimumHealthy,
 )
-from check_grpc_health.results import InvalidArgument
+from check_grpc_health.text import clean_text, seconds, subject
 
 if TYPE_CHECKING:
     from collections.abc import Generator
 
-    from check_grpc_health.discovery import BackendResult
-    from check_grpc_health.nagios import PluginOptions
-
-
-class MinimumHealthy(NamedTuple):
-    """A minimum of healthy backends: a count, or a share of all of them in percent."""
-
-    value: float
-    percent: bool
-
-    def required(self, total: int) -> int:
-        """How many healthy backends out of ``total`` meet this minimum."""
-        if self.percent:
-            return math.ceil(total * self.value / 100 - 1e-9)
-        return int(self.value)
-
-    def __str__(self) -> str:
-        return f"{decimal(self.value)}%" if self.percent else str(int(self.value))
-
-
-# By default: WARNING when any backend is unhealthy, CRITICAL when fewer than half are.
-DEFAULT_WARNING = MinimumHealthy(100, percent=True)
-DEFAULT_CRITICAL = MinimumHealthy(50, percent=True)
-
-
-def parse_minimum(option: str, text: str | None) -> MinimumHealthy | None:
-    """``3`` (backends) or ``75%`` (of all backends), None when not given.
-
-    Anything else is an InvalidArgument naming the option and the value.
-    """
-    if not text:
-        return None
-    number, percent = (text[:-1], True) if text.endswith("%") else (text, False)
-    try:
-        value = float(number)
-    except ValueError:
-        value = math.nan
-    valid = (
-        math.isfinite(value) and value >= 0 and (value <= 100 if percent else value.is_integer())
-    )
-    if not valid:
-        raise InvalidArgument(
-            f"{option} {text!r} is not a number of backends or a percentage (e.g. 2 or 50%)"
-        )
-    return MinimumHealthy(value, percent)
+    from check_grpc_health.core.discovery import BackendResult
+    from check_grpc_health.plugin.options import PluginOptions
 
 
 class BackendsResource(nagiosplugin.Resource):
@@ -89,8 +42,8 @@ class BackendsResource(nagiosplugin.Resource):
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
         import time
 
-        from check_grpc_health.discovery import probe_addresses
-        from check_grpc_health.results import ConnectFailure
+        from check_grpc_health.core.discovery import probe_addresses
+        from check_grpc_health.core.results import ConnectFailure, InvalidArgument
 
         started = time.monotonic()
         try:
@@ -231,8 +184,6 @@ class BackendsSummary(nagiosplugin.Summary):
 
 def build_backends_check(options: PluginOptions) -> nagiosplugin.Check:
     """The ``--all-addresses`` check; call it, then read ``check.state``."""
-    from check_grpc_health.nagios import ConnectionContext
-
     return nagiosplugin.Check(
         BackendsResource(options),
         ConnectionContext(),
@@ -244,41 +195,3 @@ def build_backends_check(options: PluginOptions) -> nagiosplugin.Check:
         DecimalContext("time", options.time),
         BackendsSummary(options),
     )
-
-
-def backends_document(check: nagiosplugin.Check) -> dict[str, Any]:
-    """The ``--json`` object of an ``--all-addresses`` check."""
-    resource = check.resources[0]
-    assert isinstance(resource, BackendsResource)
-    backends = []
-    for backend in resource.backends:
-        result = backend.result
-        backends.append(
-            {
-                "address": backend.target.display,
-                "healthy": backend.healthy,
-                "error": None if backend.failure is None else clean_text(str(backend.failure)),
-                "services": []
-                if result is None
-                else [
-                    {
-                        "service": outcome.service,
-                        "status": None if outcome.status is None else outcome.status.name,
-                        "error": None if outcome.error is None else outcome.error.code_name,
-                    }
-                    for outcome in result.services
-                ],
-                "time": None if result is None else round(result.time, 6),
-            }
-        )
-    return {
-        "state": state_name(check.state),
-        "exit_code": check.exitcode,
-        "summary": check.summary_str,
-        "target": resource.options.probe.target.display,
-        "backends": backends,
-        "healthy": sum(backend.healthy for backend in resource.backends),
-        "total": len(resource.backends),
-        "time": round(resource.elapsed, 6),
-        "perfdata": " ".join(check.perfdata),
-    }

@@ -10,11 +10,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from check_grpc_health.results import InvalidArgument
+from check_grpc_health.core.results import InvalidArgument
 
 if TYPE_CHECKING:
-    from check_grpc_health.targets import Target
-    from check_grpc_health.tls import TlsOptions
+    from check_grpc_health.core.targets import Target
+    from check_grpc_health.core.tls import TlsOptions
 
 # grpc keeps deadlines and timeouts as milliseconds in a C int: about 24.8 days.
 MAX_TIMEOUT = (2**31 - 1) / 1000
@@ -23,7 +23,7 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 @dataclass(frozen=True)
 class ProbeOptions:
-    """Everything :func:`check_grpc_health.probe.probe` needs.
+    """Everything :func:`check_grpc_health.core.probe.probe` needs.
 
     Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
     (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are

@@ -1,0 +1,327 @@
+"""One open channel to a target: connecting, Check on many services, and Watch streams.
+
+Layer: core. Imports only the standard library, ``grpc`` and ``grpc_health.v1``.
+It never prints, exits, reads argv or installs signal handlers; adapters do that.
+
+Waiting for the connection reacts to connectivity changes the moment grpcio reports
+them. ``grpc.channel_ready_future`` (and ``Channel.subscribe``) would start grpcio's
+polling thread, whose 200 ms watch loop makes ``Channel.close`` block for up to
+200 ms, and which waits out the whole deadline on a refused connection. Instead the
+main thread blocks in the channel's own connectivity watch with the real deadline,
+so a refusal fails at once and closing is instant.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from check_grpc_health.core.results import (
+    ConnectFailure,
+    ProbeResult,
+    RpcFailure,
+    ServiceResult,
+)
+from check_grpc_health.core.rpc import (
+    connect_reason,
+    health_status,
+    rpc_code,
+    rpc_details,
+    rpc_failure,
+    seconds_text,
+)
+from check_grpc_health.core.tls import build_security
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.core.results import CertificateInfo
+
+# grpc core connectivity states, as cygrpc numbers them.
+_IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
+# How often a blocked main thread wakes to let Python run pending signal handlers.
+_SIGNAL_CHECK_INTERVAL = 0.05
+
+
+class StreamCall(Protocol):
+    """A server-streaming call: an iterator of responses that can be cancelled."""
+
+    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
+
+    def cancel(self) -> bool: ...
+
+
+class _ConnectivityEvent(Protocol):
+    success: bool
+
+
+class _RawChannel(Protocol):
+    """The part of grpcio's internal cygrpc channel used to await connectivity."""
+
+    def check_connectivity_state(self, try_to_connect: bool) -> int: ...
+
+    def watch_connectivity_state(
+        self, last_observed_state: int, deadline: float
+    ) -> _ConnectivityEvent: ...
+
+
+class HealthChannel:
+    """An open channel to one target, reusable for many probes.
+
+    Use as a context manager, or call :meth:`close`. Closing ends the connection in
+    order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY.
+    """
+
+    def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
+        self.options = options
+        self.certificate: CertificateInfo | None = None
+        started = time.monotonic()
+        self._metadata = options.metadata or None
+        self._channel = self._open(reconnect_backoff)
+        self._stub = health_pb2_grpc.HealthStub(self._channel)
+        # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
+        self._setup_time = time.monotonic() - started
+
+    def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
+        options = self.options
+        channel_options: list[tuple[str, Any]] = [
+            # A connection attempt to a silent peer otherwise outlives close() by up to
+            # grpc's 20 s minimum connect timeout, holding a socket.
+            ("grpc.min_reconnect_backoff_ms", _channel_ms(options.connect_timeout)),
+        ]
+        if options.user_agent:
+            channel_options.append(("grpc.primary_user_agent", options.user_agent))
+        if options.authority:
+            channel_options.append(("grpc.default_authority", options.authority))
+        if reconnect_backoff is not None:
+            backoff_ms = max(int(reconnect_backoff * 1000), 10)
+            channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
+            channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
+        compression = grpc.Compression.Gzip if options.gzip else None
+        target = options.target.grpc_target
+        if options.tls is not None:
+            security = build_security(options.tls, options.target, options.connect_timeout)
+            self.certificate = security.certificate
+            channel_options.extend(security.options)
+            return grpc.secure_channel(
+                target, security.credentials, channel_options, compression=compression
+            )
+        if options.alts:
+            credentials = grpc.alts_channel_credentials()
+            return grpc.secure_channel(target, credentials, channel_options, compression)
+        return grpc.insecure_channel(target, channel_options, compression=compression)
+
+    @property
+    def grpc_channel(self) -> grpc.Channel:
+        """The underlying grpcio channel, for RPCs other than health (e.g. reflection)."""
+        return self._channel
+
+    def __enter__(self) -> HealthChannel:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel and cancel anything still in flight."""
+        self._channel.close()
+
+    def connect(self, timeout: float) -> float:
+        """Wait until the channel is ready; return the seconds it took.
+
+        Raises :class:`ConnectFailure` at once when the connection fails (refused, TLS
+        error, unresolvable name), or with ``timed_out`` when ``timeout`` runs out.
+        """
+        started = time.monotonic()
+        raw: _RawChannel | None = getattr(self._channel, "_channel", None)
+        if raw is None or not hasattr(raw, "watch_connectivity_state"):
+            state = self._await_with_subscribe(timeout)
+        else:
+            state = _await_connectivity(raw, timeout)
+        if state == _READY:
+            return time.monotonic() - started
+        if state in (_IDLE, _CONNECTING):
+            raise ConnectFailure(
+                f"timed out connecting to {self.options.target.display} "
+                f"after {seconds_text(timeout)}",
+                target=self.options.target.display,
+                timed_out=True,
+            )
+        self._raise_connect_failure()
+        return time.monotonic() - started
+
+    def _await_with_subscribe(self, timeout: float) -> int:
+        """Fallback for a grpcio without the internal watch: public, but slower to close."""
+        done = threading.Event()
+        seen = [_IDLE]
+        numbers = {
+            grpc.ChannelConnectivity.IDLE: _IDLE,
+            grpc.ChannelConnectivity.CONNECTING: _CONNECTING,
+            grpc.ChannelConnectivity.READY: _READY,
+            grpc.ChannelConnectivity.TRANSIENT_FAILURE: _TRANSIENT_FAILURE,
+            grpc.ChannelConnectivity.SHUTDOWN: _SHUTDOWN,
+        }
+
+        def on_change(connectivity: grpc.ChannelConnectivity) -> None:
+            seen[0] = numbers[connectivity]
+            if seen[0] >= _READY:
+                done.set()
+
+        self._channel.subscribe(on_change, try_to_connect=True)
+        try:
+            done.wait(timeout)
+        finally:
+            self._channel.unsubscribe(on_change)
+        return seen[0]
+
+    def _raise_connect_failure(self) -> None:
+        """The channel is in TRANSIENT_FAILURE: one fail-fast RPC fetches grpcio's reason."""
+        try:
+            self._stub.Check(
+                health_pb2.HealthCheckRequest(service=self.options.services[0]),
+                timeout=self.options.connect_timeout,
+                metadata=self._metadata,
+                wait_for_ready=False,
+            )
+        except grpc.RpcError as error:
+            detail = rpc_details(error)
+            display = self.options.target.display
+            # grpc's own attempt deadline equals the connect timeout, so against a silent
+            # peer it may expire just before ours: "connection attempt timed out before
+            # receiving SETTINGS frame" is the same timeout, and reads the same.
+            timed_out = (
+                rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED
+                or "timed out" in detail.lower()
+            )
+            timeout = seconds_text(self.options.connect_timeout)
+            message = (
+                f"timed out connecting to {display} after {timeout}"
+                if timed_out
+                else f"failed to connect to {display}: {connect_reason(detail)}"
+            )
+            raise ConnectFailure(
+                message, target=display, timed_out=timed_out, detail=detail
+            ) from None
+
+    def probe(self, services: tuple[str, ...] | None = None) -> ProbeResult:
+        """Connect if needed, then Check every service concurrently on this channel.
+
+        ``services`` replaces the options' services for this probe (e.g. the ones
+        discovered through reflection on the same channel).
+        """
+        options = self.options
+        names = services or options.services
+        started = time.monotonic()
+        connect_time = self.connect(options.connect_timeout)
+        rpc_started = time.monotonic()
+        if len(names) == 1:
+            outcomes: tuple[ServiceResult, ...] = (self.check_one(names[0]),)
+        else:
+            outcomes = self._check_many(names)
+        finished = time.monotonic()
+        setup_time, self._setup_time = self._setup_time, 0.0
+        return ProbeResult(
+            target=options.target.display,
+            services=outcomes,
+            connect_time=setup_time + connect_time,
+            rpc_time=finished - rpc_started,
+            time=setup_time + finished - started,
+            certificate=self.certificate,
+        )
+
+    def _request(self, service: str) -> health_pb2.HealthCheckRequest:
+        return health_pb2.HealthCheckRequest(service=service)
+
+    def check_one(self, service: str) -> ServiceResult:
+        started = time.monotonic()
+        try:
+            response = self._stub.Check(
+                self._request(service),
+                timeout=self.options.rpc_timeout,
+                metadata=self._metadata,
+            )
+        except grpc.RpcError as error:
+            return ServiceResult(
+                service, None, time.monotonic() - started, rpc_failure(service, error)
+            )
+        return ServiceResult(service, health_status(response.status), time.monotonic() - started)
+
+    def _check_many(self, services: tuple[str, ...]) -> tuple[ServiceResult, ...]:
+        finished: dict[str, float] = {}
+        started = time.monotonic()
+        calls = []
+        for service in services:
+            call = self._stub.Check.future(
+                self._request(service),
+                timeout=self.options.rpc_timeout,
+                metadata=self._metadata,
+            )
+            call.add_done_callback(
+                lambda _call, name=service: finished.__setitem__(name, time.monotonic())
+            )
+            calls.append((service, call))
+        results = []
+        for service, call in calls:
+            try:
+                response = call.result()
+            except grpc.RpcError as error:
+                failure: RpcFailure | None = rpc_failure(service, error)
+                status = None
+            else:
+                failure, status = None, health_status(response.status)
+            elapsed = finished.get(service, time.monotonic()) - started
+            results.append(ServiceResult(service, status, elapsed, failure))
+        return tuple(results)
+
+    def watch_stream(self, service: str, timeout: float) -> StreamCall:
+        """Open a Watch stream that waits for the connection (within ``timeout``)."""
+        call: StreamCall = self._stub.Watch(
+            self._request(service),
+            timeout=timeout,
+            metadata=self._metadata,
+            wait_for_ready=True,
+        )
+        return call
+
+
+def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
+    """Block until the channel is READY or has failed, or ``timeout`` seconds pass.
+
+    grpcio's watch runs in a helper thread while this thread waits on an event. A
+    signal handler that raises here (SIGTERM, Ctrl-C) then interrupts only the event
+    wait: the helper still reaps its watch when the channel closes. Interrupting the
+    watch itself would leave it unreaped, and ``Channel.close`` would wait forever.
+    """
+    deadline = time.time() + timeout
+    outcome = [raw.check_connectivity_state(True)]
+    if outcome[0] not in (_IDLE, _CONNECTING):
+        return outcome[0]
+    settled = threading.Event()
+
+    def follow() -> None:
+        state = outcome[0]
+        while state in (_IDLE, _CONNECTING):
+            if not raw.watch_connectivity_state(state, deadline).success:
+                break
+            state = raw.check_connectivity_state(True)
+        outcome[0] = state
+        settled.set()
+
+    threading.Thread(target=follow, name="grpc-health-connect", daemon=True).start()
+    # The helper sets the event the moment the state settles, so the slices add no
+    # delay. They exist because a signal may be delivered to another thread, and the
+    # main thread only runs Python signal handlers when it wakes up.
+    give_up = time.monotonic() + timeout + 1.0
+    while not settled.wait(_SIGNAL_CHECK_INTERVAL) and time.monotonic() < give_up:
+        pass
+    return outcome[0]
+
+
+def _channel_ms(seconds: float) -> int:
+    """Seconds as a grpc channel argument: whole milliseconds within a C int."""
+    return min(max(int(seconds * 1000), 1), 2**31 - 1)

@@ -1,0 +1,46 @@
+"""One probe: open a channel, connect, Check every service, close.
+
+Layer: core. Imports only the standard library, ``grpc`` and ``grpc_health.v1``.
+It never prints, exits, reads argv or installs signal handlers; adapters do that.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from check_grpc_health.core.channel import HealthChannel
+from check_grpc_health.core.results import ProbeResult
+from check_grpc_health.core.tls import fetch_peer_certificate
+
+if TYPE_CHECKING:
+    from check_grpc_health.core.options import ProbeOptions
+
+
+def probe(options: ProbeOptions) -> ProbeResult:
+    """Probe the target once on a fresh channel: connect, Check, close.
+
+    Returns per-service results (an unhealthy status or an RPC error per service is a
+    result). Raises :class:`InvalidArgument` for unusable options or files, and
+    :class:`ConnectFailure` when no connection could be made.
+    """
+    with HealthChannel(options) as channel:
+        result = channel.probe()
+    if options.certificate_facts and result.certificate is None:
+        result = _with_certificate(options, result)
+    return result
+
+
+def _with_certificate(options: ProbeOptions, result: ProbeResult) -> ProbeResult:
+    if options.tls is None:
+        return result
+    _, info = fetch_peer_certificate(
+        options.target, options.tls.server_name, options.connect_timeout
+    )
+    return ProbeResult(
+        target=result.target,
+        services=result.services,
+        connect_time=result.connect_time,
+        rpc_time=result.rpc_time,
+        time=result.time,
+        certificate=info,
+    )

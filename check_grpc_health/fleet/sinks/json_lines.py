@@ -1,0 +1,31 @@
+"""The fleet's JSON lines for machines: the plugin's ``--json`` object per line.
+
+Layer: adapter (a fleet sink): a function from outcomes to text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from check_grpc_health.text import scrub
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from check_grpc_health.fleet.run import Outcome
+
+
+def render_json_lines(outcomes: Sequence[Outcome]) -> str:
+    """JSON lines for machines: the plugin's ``--json`` object per target, plus its line."""
+    import json
+
+    lines = []
+    for outcome in outcomes:
+        document = dict(outcome.document, line=outcome.entry.line)
+        options = outcome.entry.options
+        if options is None:
+            document["target"] = None
+        line = json.dumps(document, sort_keys=True)
+        # The same guard as the plugin's --json: no metadata value in the output.
+        lines.append(line if options is None else scrub(line, options.probe.metadata))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,377 @@
+"""The plugin's command line: argv to one validated :class:`PluginOptions`.
+
+Layer: adapter (the Nagios/Icinga plugin). argparse, with every argument error raised
+as :class:`InvalidArgument` (UNKNOWN, exit 3) instead of argparse's exit 2. Importing
+this module does not import grpc, so a bad command line fails fast.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import nagiosplugin
+
+from check_grpc_health import __version__
+from check_grpc_health.core.options import ProbeOptions, parse_metadata, parse_seconds
+from check_grpc_health.core.results import HealthStatus, InvalidArgument
+from check_grpc_health.core.targets import parse_target
+from check_grpc_health.core.tls import TlsOptions
+from check_grpc_health.plugin.options import DEFAULT_TIMEOUT, OutputMode, PluginOptions, Thresholds
+from check_grpc_health.plugin.thresholds import parse_days, parse_range
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Mapping, Sequence
+
+    from nagiosplugin.state import ServiceState
+
+_STATES_BY_NAME: dict[str, ServiceState] = {
+    "OK": nagiosplugin.Ok,
+    "0": nagiosplugin.Ok,
+    "WARNING": nagiosplugin.Warn,
+    "WARN": nagiosplugin.Warn,
+    "1": nagiosplugin.Warn,
+    "CRITICAL": nagiosplugin.Critical,
+    "CRIT": nagiosplugin.Critical,
+    "2": nagiosplugin.Critical,
+    "UNKNOWN": nagiosplugin.Unknown,
+    "3": nagiosplugin.Unknown,
+}
+
+
+# No health check waits a day; a longer timeout is a typo.
+_MAX_SECONDS = 86400.0
+_FAMILY_FLAGS = {"-4": "--ipv4", "-6": "--ipv6"}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_status_state(text: str) -> tuple[HealthStatus, ServiceState]:
+    """``NOT_SERVING=WARNING``: report a health status as another plugin state."""
+    status_text, sep, state_text = text.replace(":", "=", 1).partition("=")
+    status_key = status_text.strip().upper().replace("-", "_")
+    state = _STATES_BY_NAME.get(state_text.strip().upper())
+    if not sep or status_key not in HealthStatus.__members__ or state is None:
+        raise InvalidArgument(
+            f"--map-status {text!r} is not STATUS=STATE (STATUS: SERVING, NOT_SERVING, "
+            "UNKNOWN or SERVICE_UNKNOWN; STATE: OK, WARNING, CRITICAL or UNKNOWN)"
+        )
+    return HealthStatus[status_key], state
+
+
+def read_metadata_file(path: str) -> list[tuple[str, str]]:
+    """``key: value`` lines; blank lines and ``#`` comments are skipped."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except OSError as error:
+        reason = error.strerror or error.__class__.__name__
+        raise InvalidArgument(f"cannot read metadata file {path!r}: {reason}") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"metadata file {path!r} is not UTF-8 text") from None
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            entries.append(parse_metadata(line.rstrip("\r\n"), number))
+        except InvalidArgument as error:
+            raise InvalidArgument(f"metadata file {path!r} line {number}: {error}") from None
+    return entries
+
+
+def read_metadata_env(text: str, environ: Mapping[str, str]) -> tuple[str, str]:
+    """``key:VARIABLE``: the header value comes from the environment variable."""
+    # Never echo the argument: a user who mistakes this option for -m gives the secret
+    # value itself ('authorization:Bearer ...'). Only a plausible variable name is shown.
+    key, sep, variable = text.partition(":")
+    variable = variable.strip()
+    if not sep or not variable:
+        raise InvalidArgument("--metadata-env takes KEY:ENVIRONMENT_VARIABLE (value not shown)")
+    if not _ENV_NAME.fullmatch(variable):
+        raise InvalidArgument(
+            "--metadata-env takes KEY:ENVIRONMENT_VARIABLE, and what follows ':' is not a "
+            "variable name (not shown: give the name of a variable that holds the value)"
+        )
+    if not environ.get(variable):
+        raise InvalidArgument(
+            f"--metadata-env: environment variable {variable} is not set or empty"
+        )
+    return parse_metadata(f"{key}: {environ[variable]}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        """Argument errors are UNKNOWN (exit 3), never argparse's exit 2."""
+
+        def error(self, message: str) -> NoReturn:
+            raise InvalidArgument(message)
+
+    parser = Parser(
+        prog="check_grpc_health",
+        description=(
+            "Check a gRPC server through the standard health checking protocol "
+            "(grpc.health.v1.Health/Check). Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, "
+            "3 UNKNOWN. Times are in seconds; ranges use the Nagios range syntax."
+        ),
+        allow_abbrev=False,
+    )
+    add = parser.add_argument
+    add(
+        "-H",
+        "--host",
+        required=True,
+        metavar="ADDRESS",
+        help="host, IP, [v6], host:port, unix:/path or dns:///name:port",
+    )
+    add("-p", "--port", metavar="PORT", help="port, when ADDRESS has none")
+    add(
+        "-s",
+        "--service",
+        action="append",
+        metavar="NAME",
+        help="service to check (repeatable); default: the overall health ''",
+    )
+    add(
+        "-w",
+        "--warning",
+        default="",
+        metavar="RANGE",
+        help="WARNING when the total time in seconds is outside RANGE",
+    )
+    add(
+        "-c",
+        "--critical",
+        default="",
+        metavar="RANGE",
+        help="CRITICAL when the total time in seconds is outside RANGE",
+    )
+    add("--connect-warning", default="", metavar="RANGE", help="WARNING range on connect_time")
+    add("--connect-critical", default="", metavar="RANGE", help="CRITICAL range on connect_time")
+    add("--rpc-warning", default="", metavar="RANGE", help="WARNING range on rpc_time")
+    add("--rpc-critical", default="", metavar="RANGE", help="CRITICAL range on rpc_time")
+    add(
+        "-t",
+        "--timeout",
+        default=str(int(DEFAULT_TIMEOUT)),
+        metavar="SECONDS",
+        help="overall time budget (default 10); past it the check is CRITICAL",
+    )
+    add("--connect-timeout", metavar="SECONDS", help="connect deadline (default: half of -t)")
+    add("--rpc-timeout", metavar="SECONDS", help="health RPC deadline (default: half of -t)")
+    add("--tls", action="store_true", help="use TLS (implied by the other TLS options)")
+    add("--ca-cert", metavar="FILE", help="CA certificates (PEM) to verify the server")
+    add("--client-cert", metavar="FILE", help="client certificate (PEM) for mutual TLS")
+    add("--client-key", metavar="FILE", help="client key (PEM) for mutual TLS")
+    add("--server-name", metavar="NAME", help="name to verify the server certificate against")
+    add(
+        "--insecure",
+        action="store_true",
+        help="TLS, but pin the server's certificate on first use instead of verifying it",
+    )
+    add("--cert-warning", metavar="DAYS", help="WARNING when the certificate has < DAYS left")
+    add("--cert-critical", metavar="DAYS", help="CRITICAL when the certificate has < DAYS left")
+    add(
+        "-m",
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="'KEY: VALUE'",
+        help="request header (repeatable); visible in the process list",
+    )
+    add(
+        "--metadata-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read 'KEY: VALUE' header lines from FILE (repeatable)",
+    )
+    add(
+        "--metadata-env",
+        action="append",
+        default=[],
+        metavar="KEY:VARIABLE",
+        help="header KEY with the value of environment VARIABLE (repeatable)",
+    )
+    add("--user-agent", metavar="TEXT", help="user agent to send")
+    add("--authority", metavar="NAME", help="override the :authority header")
+    add("--gzip", action="store_true", help="compress the requests with gzip")
+    add(
+        "--map-status",
+        action="append",
+        default=[],
+        metavar="STATUS=STATE",
+        help="report a health status as another state, e.g. NOT_SERVING=WARNING",
+    )
+    add(
+        "--all-services",
+        action="store_true",
+        help="check the overall health and every service the server lists (needs reflection)",
+    )
+    add(
+        "--all-addresses",
+        action="store_true",
+        help="resolve the host and check every address; reports N of M backends healthy",
+    )
+    # -4 and -6 are rewritten to these before parsing (see parse_arguments).
+    add("--ipv4", action="store_true", help="-4: with --all-addresses, IPv4 addresses only")
+    add("--ipv6", action="store_true", help="-6: with --all-addresses, IPv6 addresses only")
+    add(
+        "--backends-warning",
+        metavar="MIN",
+        help="WARNING when fewer backends than MIN (a count or N%%) are healthy (default 100%%)",
+    )
+    add(
+        "--backends-critical",
+        metavar="MIN",
+        help="CRITICAL when fewer backends than MIN (a count or N%%) are healthy (default 50%%)",
+    )
+    add("--json", action="store_true", help="print one JSON object instead of plugin output")
+    add("-q", "--quiet", action="store_true", help="print nothing when OK (for cron)")
+    add("-v", "--verbose", action="count", default=0, help="more output (up to -vvv)")
+    add("-V", "--version", action="version", version=f"check_grpc_health {__version__}")
+    return parser
+
+
+def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> PluginOptions:
+    """Parse and validate argv. Raises :class:`InvalidArgument` with one line."""
+    # Registered as -4/-6, they would make argparse read every negative number
+    # ("--rpc-timeout -1", "-w -5:10") as an option instead of a value.
+    argv = [_FAMILY_FLAGS.get(item, item) for item in argv]
+    args, extra = _parser().parse_known_args(argv)
+    for item in extra:
+        if item.startswith("-") and item != "-":
+            raise InvalidArgument(f"unknown option {item.partition('=')[0]!r}")
+        # Never echo it: it may be the rest of an unquoted 'key: secret' header.
+        raise InvalidArgument(
+            "unexpected argument (not shown); give the address with -H and quote "
+            "each -m 'key: value'"
+        )
+    if args.json and args.quiet:
+        raise InvalidArgument("--json and --quiet cannot be combined")
+    timeout = _seconds_option("-t/--timeout", args.timeout)
+    connect_timeout = (
+        timeout / 2
+        if args.connect_timeout is None
+        else _seconds_option("--connect-timeout", args.connect_timeout)
+    )
+    rpc_timeout = (
+        timeout / 2
+        if args.rpc_timeout is None
+        else _seconds_option("--rpc-timeout", args.rpc_timeout)
+    )
+    tls = _tls_options(args)
+    cert_days = Thresholds(
+        parse_days("--cert-warning", args.cert_warning)
+        if args.cert_warning
+        else nagiosplugin.Range(),
+        parse_days("--cert-critical", args.cert_critical)
+        if args.cert_critical
+        else nagiosplugin.Range(),
+    )
+    wants_certificate = bool(args.cert_warning or args.cert_critical)
+    if wants_certificate and tls is None:
+        raise InvalidArgument("--cert-warning/--cert-critical need TLS (--tls)")
+    metadata = [parse_metadata(entry, number) for number, entry in enumerate(args.metadata, 1)]
+    for path in args.metadata_file:
+        metadata.extend(read_metadata_file(path))
+    for entry in args.metadata_env:
+        metadata.append(read_metadata_env(entry, os.environ if environ is None else environ))
+    probe_options = ProbeOptions(
+        target=parse_target(args.host, args.port),
+        services=tuple(args.service) if args.service else ("",),
+        connect_timeout=connect_timeout,
+        rpc_timeout=rpc_timeout,
+        tls=tls,
+        metadata=tuple(metadata),
+        user_agent=args.user_agent,
+        authority=args.authority,
+        gzip=args.gzip,
+        certificate_facts=wants_certificate,
+    )
+    output = OutputMode.JSON if args.json else OutputMode.QUIET if args.quiet else OutputMode.TEXT
+    discovery = _discovery_options(args, probe_options)
+    return PluginOptions(
+        probe=probe_options,
+        time=Thresholds(
+            parse_range("-w/--warning", args.warning), parse_range("-c/--critical", args.critical)
+        ),
+        connect_time=Thresholds(
+            parse_range("--connect-warning", args.connect_warning),
+            parse_range("--connect-critical", args.connect_critical),
+        ),
+        rpc_time=Thresholds(
+            parse_range("--rpc-warning", args.rpc_warning),
+            parse_range("--rpc-critical", args.rpc_critical),
+        ),
+        cert_days=cert_days,
+        status_states=tuple(parse_status_state(entry) for entry in args.map_status),
+        timeout=timeout,
+        verbose=min(args.verbose, 3),
+        output=output,
+        **discovery,
+    )
+
+
+def _discovery_options(args: argparse.Namespace, probe_options: ProbeOptions) -> dict[str, Any]:
+    """The ``--all-services``/``--all-addresses`` options, checked against each other."""
+    if args.ipv4 and args.ipv6:
+        raise InvalidArgument("-4/--ipv4 and -6/--ipv6 cannot be combined")
+    backend_options = (args.ipv4, args.ipv6, args.backends_warning, args.backends_critical)
+    if not args.all_addresses and any(backend_options):
+        raise InvalidArgument(
+            "-4, -6, --backends-warning and --backends-critical need --all-addresses"
+        )
+    if args.all_services and args.service:
+        raise InvalidArgument("--all-services checks every service: leave out -s/--service")
+    if not args.all_addresses:
+        return {"all_services": args.all_services}
+    if args.all_services:
+        raise InvalidArgument("--all-services and --all-addresses cannot be combined")
+    if probe_options.target.unix_path is not None:
+        raise InvalidArgument("--all-addresses needs a host name, not a unix socket")
+    import socket
+
+    from check_grpc_health.plugin.thresholds import parse_minimum
+
+    family = socket.AF_INET if args.ipv4 else socket.AF_INET6 if args.ipv6 else 0
+    return {
+        "all_addresses": True,
+        "address_family": family,
+        "backends_warning": parse_minimum("--backends-warning", args.backends_warning),
+        "backends_critical": parse_minimum("--backends-critical", args.backends_critical),
+    }
+
+
+def _seconds_option(option: str, text: str) -> float:
+    value = parse_seconds(option, text)
+    if value > _MAX_SECONDS:
+        # Also a guard for grpc, whose deadlines overflow long before float does.
+        raise InvalidArgument(f"{option} {text!r} is more than a day ({_MAX_SECONDS:g} seconds)")
+    return value
+
+
+def _tls_options(args: argparse.Namespace) -> TlsOptions | None:
+    files_or_names = (args.ca_cert, args.client_cert, args.client_key, args.server_name)
+    if not (args.tls or args.insecure or any(item is not None for item in files_or_names)):
+        return None
+    if args.insecure and args.ca_cert is not None:
+        raise InvalidArgument("--insecure skips verification, so --ca-cert cannot be used with it")
+    for option, value in (
+        ("--ca-cert", args.ca_cert),
+        ("--client-cert", args.client_cert),
+        ("--client-key", args.client_key),
+        ("--server-name", args.server_name),
+    ):
+        if value is not None and not value:
+            raise InvalidArgument(f"{option} is empty")
+    return TlsOptions(
+        ca_cert=args.ca_cert,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+        server_name=args.server_name,
+        verify=not args.insecure,
+    )

@@ -1,0 +1,232 @@
+"""The plugin's check: a resource that probes, contexts that judge, a summary that words.
+
+Layer: adapter (the Nagios/Icinga plugin), built the way nagiosplugin intends.
+:class:`HealthResource` probes the target once through the core and yields metrics,
+contexts judge them, and :class:`HealthSummary` words the status line. A network
+failure is a metric judged CRITICAL; only input the check cannot judge is UNKNOWN.
+:func:`build_check` is pure: tests call it and read ``check.state`` without exiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import nagiosplugin
+
+from check_grpc_health.core.results import (
+    ConnectFailure,
+    HealthCheckError,
+    InvalidArgument,
+    ProbeResult,
+    RpcFailure,
+    ServiceResult,
+)
+from check_grpc_health.plugin.contexts import (
+    CertificateContext,
+    ConnectionContext,
+    DecimalContext,
+    service_labels,
+)
+from check_grpc_health.plugin.options import NAME, PluginOptions
+from check_grpc_health.text import clean_text, quote, seconds, state_name, subject
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Iterator
+
+_log = logging.getLogger("nagiosplugin.grpc_health")
+
+
+class HealthResource(nagiosplugin.Resource):
+    """Domain model: the health of one gRPC server, learnt with one core probe.
+
+    Keeps what it learnt (``result`` or ``failure``) for the JSON rendering.
+    """
+
+    name = NAME
+
+    def __init__(self, options: PluginOptions) -> None:
+        self.options = options
+        self.result: ProbeResult | None = None
+        self.failure: ConnectFailure | None = None
+        self.elapsed = 0.0
+        self.labels = service_labels(options.probe.services)
+
+    def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
+        """Probe once; a connection failure is a metric, bad input a CheckError."""
+        options = self.options.probe
+        _log.debug(
+            "probing %s (grpc target %s)", options.target.display, options.target.grpc_target
+        )
+        # Imported here, so main() can quiet grpc's own logging before grpc loads.
+        from check_grpc_health.core.probe import probe
+
+        started = time.monotonic()
+        try:
+            if self.options.all_services:
+                from check_grpc_health.core.discovery import probe_all_services
+
+                result = probe_all_services(options)
+                self.labels = service_labels([item.service for item in result.services])
+            else:
+                result = probe(options)
+        except InvalidArgument as error:
+            raise nagiosplugin.CheckError(clean_text(str(error))) from None
+        except ConnectFailure as failure:
+            self.failure = failure
+            self.elapsed = time.monotonic() - started
+            _log.debug("connection failed after %.4fs: %s", self.elapsed, failure)
+            yield nagiosplugin.Metric("connection", failure, context="connection")
+            yield nagiosplugin.Metric("time", self.elapsed, "s", min=0, context="time")
+            return
+        except HealthCheckError as error:
+            # E.g. no reflection for --all-services: the check cannot judge.
+            raise nagiosplugin.CheckError(clean_text(str(error))) from None
+        self.result = result
+        self.elapsed = result.time
+        for label, outcome in zip(self.labels, result.services, strict=True):
+            found = outcome.error if outcome.status is None else outcome.status.name
+            _log.debug("service %r: %s", outcome.service, found)
+            yield nagiosplugin.Metric(label, outcome, context="health")
+        yield nagiosplugin.Metric("time", result.time, "s", min=0, context="time")
+        yield nagiosplugin.Metric("connect_time", result.connect_time, "s", min=0)
+        yield nagiosplugin.Metric("rpc_time", result.rpc_time, "s", min=0)
+        if result.certificate is not None:
+            yield nagiosplugin.Metric("cert_days", result.certificate.days_left)
+
+
+class HealthContext(nagiosplugin.Context):
+    """Maps each service's health status to a state; an RPC error is CRITICAL.
+
+    With several services each gets a ``serving_<service>`` perfdata value, 1 when
+    SERVING and 0 otherwise.
+    """
+
+    def __init__(self, options: PluginOptions) -> None:
+        super().__init__("health")
+        self.options = options
+
+    def evaluate(
+        self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
+    ) -> nagiosplugin.Result:
+        outcome: ServiceResult = metric.value
+        if outcome.error is not None:
+            hint = describe_rpc_failure(outcome.error, self.options.probe.rpc_timeout)
+            return nagiosplugin.Result(nagiosplugin.Critical, hint, metric)
+        assert outcome.status is not None
+        hint = f"{subject(outcome.service)} is {outcome.status.name}"
+        return nagiosplugin.Result(self.options.state_for(outcome.status), hint, metric)
+
+    def performance(
+        self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
+    ) -> nagiosplugin.Performance | None:
+        assert isinstance(resource, HealthResource)
+        if len(resource.labels) < 2:
+            return None
+        outcome: ServiceResult = metric.value
+        return nagiosplugin.Performance(metric.name, int(outcome.serving), "", None, None, 0, 1)
+
+
+def describe_rpc_failure(error: RpcFailure, rpc_timeout: float) -> str:
+    """One line for a failed health RPC that names the service and the gRPC code."""
+    service = subject(error.service)
+    if error.code_name == "NOT_FOUND":
+        return f"unknown service {quote(error.service)} (NOT_FOUND)"
+    if error.code_name == "UNIMPLEMENTED":
+        return "the server lacks the grpc.health.v1.Health service (UNIMPLEMENTED)"
+    if error.code_name == "DEADLINE_EXCEEDED":
+        return f"{service}: no answer within the {seconds(rpc_timeout)} RPC timeout"
+    details = clean_text(error.details) if error.details else "no details"
+    return f"{service}: health RPC failed with {error.code_name}: {details}"
+
+
+class HealthSummary(nagiosplugin.Summary):
+    """Words the status line and the long output (one line per service)."""
+
+    def __init__(self, options: PluginOptions) -> None:
+        self.options = options
+
+    @property
+    def target(self) -> str:
+        return clean_text(self.options.probe.target.display)
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        health = _judged(results, "health")
+        outcomes: list[ServiceResult] = [_value(result) for result in health]
+        if all(outcome.serving for outcome in outcomes):
+            if len(outcomes) == 1:
+                what = f"{subject(outcomes[0].service)} is SERVING"
+            else:
+                what = f"{len(outcomes)} services are SERVING"
+        else:
+            what = ", ".join(str(result) for result in health)
+        took = seconds(_value(results["time"]))
+        certificate = [str(result) for result in _judged(results, "cert_days")]
+        return ", ".join([f"{self.target}: {what} in {took}", *certificate])
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        worst = results.first_significant
+        if worst.metric is None or worst.metric.context == "connection":
+            # A CheckError (UNKNOWN) or a failed connection says it all.
+            return str(worst)
+        problems = [str(result) for result in results if result.state != nagiosplugin.Ok]
+        return f"{self.target}: " + ", ".join(problems)
+
+    def verbose(self, results: nagiosplugin.Results) -> list[str]:
+        lines = []
+        health = _judged(results, "health")
+        if len(health) > 1 or (health and self.options.verbose >= 1):
+            for result in health:
+                took = seconds(_value(result).rpc_time)
+                lines.append(f"{state_name(result.state)}: {result} ({took})")
+        if self.options.verbose >= 1:
+            lines.extend(self._details(results))
+        return lines
+
+    def _details(self, results: nagiosplugin.Results) -> Iterator[str]:
+        names = ("connect_time", "rpc_time", "time")
+        known = [f"{name} {seconds(_value(results[name]))}" for name in names if name in results]
+        if known:
+            yield ", ".join(known)
+        for result in _judged(results, "cert_days"):
+            resource = result.resource
+            assert isinstance(resource, HealthResource)
+            info = resource.result.certificate if resource.result else None
+            if info is not None:
+                yield (
+                    f"certificate: subject {info.subject}, issuer {info.issuer}, "
+                    f"expires {info.not_after:%Y-%m-%d %H:%M:%S} UTC"
+                )
+
+
+def _judged(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:
+    """The results of one context, in the order the resource yielded their metrics."""
+    return [
+        result
+        for result in results.results
+        if result.metric is not None and result.metric.context == context
+    ]
+
+
+def _value(result: nagiosplugin.Result) -> Any:
+    assert result.metric is not None
+    return result.metric.value
+
+
+def build_check(options: PluginOptions) -> nagiosplugin.Check:
+    """The check for ``options``: call it (``check()``), then read ``check.state``."""
+    if options.all_addresses:
+        from check_grpc_health.plugin.backends import build_backends_check
+
+        return build_backends_check(options)
+    return nagiosplugin.Check(
+        HealthResource(options),
+        ConnectionContext(),
+        HealthContext(options),
+        DecimalContext("time", options.time),
+        DecimalContext("connect_time", options.connect_time),
+        DecimalContext("rpc_time", options.rpc_time),
+        CertificateContext(options.cert_days),
+        HealthSummary(options),
+    )

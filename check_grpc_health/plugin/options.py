@@ -1,0 +1,81 @@
+"""The plugin's options: one immutable object that a run of the plugin needs.
+
+Layer: adapter (the Nagios/Icinga plugin). Plain data, built by
+:func:`check_grpc_health.plugin.arguments.parse_arguments` and read by the check.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import nagiosplugin
+
+from check_grpc_health.core.results import HealthStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from nagiosplugin.state import ServiceState
+
+    from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.plugin.thresholds import MinimumHealthy
+
+NAME = "GRPC_HEALTH"
+DEFAULT_TIMEOUT = 10.0
+
+
+# Every health status but SERVING means the service must not get traffic.
+DEFAULT_STATUS_STATES: Mapping[HealthStatus, ServiceState] = {
+    HealthStatus.SERVING: nagiosplugin.Ok,
+    HealthStatus.NOT_SERVING: nagiosplugin.Critical,
+    HealthStatus.UNKNOWN: nagiosplugin.Critical,
+    HealthStatus.SERVICE_UNKNOWN: nagiosplugin.Critical,
+}
+
+
+class OutputMode(enum.Enum):
+    """How the result is printed."""
+
+    TEXT = "text"
+    QUIET = "quiet"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A warning and a critical Nagios range for one metric."""
+
+    warning: nagiosplugin.Range = field(default_factory=nagiosplugin.Range)
+    critical: nagiosplugin.Range = field(default_factory=nagiosplugin.Range)
+
+
+@dataclass(frozen=True)
+class PluginOptions:
+    """Everything one run of the plugin needs, parsed and validated.
+
+    ``status_states`` overrides :data:`DEFAULT_STATUS_STATES`. ``timeout`` is the
+    overall budget (``-t``) enforced by the backstop timer in :func:`main`.
+    """
+
+    probe: ProbeOptions
+    time: Thresholds = field(default_factory=Thresholds)
+    connect_time: Thresholds = field(default_factory=Thresholds)
+    rpc_time: Thresholds = field(default_factory=Thresholds)
+    cert_days: Thresholds = field(default_factory=Thresholds)
+    status_states: tuple[tuple[HealthStatus, ServiceState], ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    verbose: int = 0
+    output: OutputMode = OutputMode.TEXT
+    all_services: bool = False
+    all_addresses: bool = False
+    address_family: int = 0  # socket.AF_UNSPEC: A and AAAA records
+    backends_warning: MinimumHealthy | None = None
+    backends_critical: MinimumHealthy | None = None
+
+    def state_for(self, status: HealthStatus) -> ServiceState:
+        """The plugin state a health status maps to, overrides included."""
+        states = dict(DEFAULT_STATUS_STATES)
+        states.update(self.status_states)
+        return states[status]

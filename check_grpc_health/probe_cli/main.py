@@ -1,0 +1,292 @@
+"""The drop-in ``grpc_health_probe``: the Go tool's flags, messages and exit codes.
+
+Layer: adapter (the drop-in probe), the process around one probe. It parses argv with
+:mod:`~check_grpc_health.probe_cli.flags`, calls the core once and renders the outcome
+as the Go tool's stderr lines and exit codes.
+
+It differs from the Go tool only where no script could rely on the difference:
+a refused connection or a failed TLS handshake fails at once (Go waits out the
+connect timeout; the exit code is the same), header values are never printed,
+and ``-rpc-header-file`` is an extra flag.
+
+Nothing heavy is imported before the arguments are known to be good: ``-h``, a bad
+flag or ``-version`` never load grpcio.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from check_grpc_health.probe_cli.durations import MILLISECOND, SECOND, format_duration
+from check_grpc_health.probe_cli.flags import (
+    Settings,
+    UsageError,
+    describe,
+    parse_flags,
+    usage,
+    validate,
+)
+from check_grpc_health.probe_cli.gotext import (
+    go_quote,
+    go_status_error,
+    hide_header_values,
+    log_line,
+)
+from check_grpc_health.probe_cli.process import Cancellation, Exit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from check_grpc_health.core.channel import HealthChannel
+    from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.core.results import ConnectFailure, RpcFailure, ServiceResult
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the probe; return the exit code. ``argv`` excludes the program name.
+
+    Without ``argv`` (the console script) the probe owns the process: see
+    :class:`Cancellation` for what that changes about signals.
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    # Signals are handled from the first moment: a Ctrl-C while parsing must not end
+    # in a KeyboardInterrupt traceback.
+    with Cancellation(owns_process=argv is None) as cancellation:
+        code = _main(args, cancellation)
+    if argv is None:
+        # The probe is over and its channel closed. Tearing down an interpreter that
+        # loaded grpc would only add tens of milliseconds to every probe.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args: list[str], cancellation: Cancellation) -> int:
+    try:
+        settings = parse_flags(args)
+    except UsageError as error:
+        lines = [error.message, usage()] if error.message else [usage()]
+        return cancellation.finish(Exit.INVALID_ARGUMENTS, *lines)
+    if settings.version:
+        from check_grpc_health import __version__
+
+        cancellation.finish(Exit.SERVING)
+        sys.stdout.write(__version__ + "\n")
+        sys.stdout.flush()
+        return Exit.SERVING
+    problem = validate(settings)
+    if problem is not None:
+        return cancellation.finish(Exit.INVALID_ARGUMENTS, f"error: {problem}")
+    cancellation.dialling(settings.addr)
+    if settings.verbose:
+        for line in describe(settings):
+            log_line(line)
+    # grpcio's C core logs handshake failures at INFO to stderr by default; the Go
+    # tool's stderr holds only its own lines. An explicit setting still wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    return _run(settings, cancellation)
+
+
+def _run(settings: Settings, cancellation: Cancellation) -> int:
+    """Everything after argument validation: credentials, dial, Check, verdict."""
+    finish = cancellation.finish
+    if settings.tls and settings.spiffe:
+        return finish(Exit.INVALID_ARGUMENTS, "-tls and -spiffe are mutually incompatible")
+    if settings.spiffe:
+        return finish(
+            Exit.SPIFFE_FAILURE,
+            f"failed to initialize tls credentials with spiffe. error={_spiffe_unsupported()}",
+        )
+    from check_grpc_health.core.results import InvalidArgument
+    from check_grpc_health.core.targets import parse_target
+
+    try:
+        target = parse_target(settings.addr)
+    except InvalidArgument as error:
+        # Go only finds a bad address when it dials, and reports it as a dial failure.
+        if settings.verbose:
+            log_line("establishing connection")
+        return finish(
+            Exit.CONNECTION_FAILURE,
+            f"error: failed to connect service at {go_quote(settings.addr)}: {error}",
+        )
+    try:
+        options = _options(settings, target)
+    except InvalidArgument as error:
+        return finish(Exit.INVALID_ARGUMENTS, f"error: {error}")
+    # grpc loads before the clock starts: importing it is start-up, not dialling, and
+    # would otherwise eat about 100 ms of a short -connect-timeout.
+    importlib.import_module("check_grpc_health.core.channel")
+    # Reading the credentials counts against the connect timeout, as in Go. It also
+    # keeps this wait inside grpc's own attempt deadline, so a silent peer is reported
+    # as a timeout rather than as grpc's failed attempt.
+    started = time.perf_counter_ns()
+    channel = None
+    if options.tls is None or options.tls.verify:
+        # Credentials are built (each file read once) before dialling, as Go does; the
+        # channel does no I/O until it connects.
+        channel = _open_channel(options, cancellation)
+        if channel is None:
+            return Exit.INVALID_ARGUMENTS
+    # The no-verify pin needs the network to build its credentials, so its file errors
+    # come after "establishing connection": checking the files earlier would read the
+    # client key twice.
+    if settings.verbose:
+        log_line("establishing connection")
+    return _dial_and_check(settings, options, channel, started, cancellation)
+
+
+def _open_channel(options: ProbeOptions, cancellation: Cancellation) -> HealthChannel | None:
+    """The channel with its credentials, or None once the TLS failure is reported."""
+    from check_grpc_health.core.channel import HealthChannel
+    from check_grpc_health.core.results import InvalidArgument
+
+    try:
+        return HealthChannel(options)
+    except InvalidArgument as error:
+        cancellation.finish(
+            Exit.INVALID_ARGUMENTS, f"failed to initialize tls credentials. error={error}"
+        )
+        return None
+
+
+def _options(settings: Settings, target: object) -> ProbeOptions:
+    from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.core.results import InvalidArgument
+    from check_grpc_health.core.tls import TlsOptions
+
+    try:
+        settings.service.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"-service {go_quote(settings.service)} is not valid UTF-8") from None
+    tls = None
+    if settings.tls:
+        tls = TlsOptions(
+            ca_cert=settings.tls_ca_cert or None,
+            client_cert=settings.tls_client_cert or None,
+            client_key=settings.tls_client_key or None,
+            server_name=settings.tls_server_name or None,
+            verify=not settings.tls_no_verify,
+        )
+    return ProbeOptions(
+        target=target,  # type: ignore[arg-type]
+        services=(settings.service,),
+        connect_timeout=_core_seconds(settings.connect_timeout),
+        rpc_timeout=_core_seconds(settings.rpc_timeout),
+        tls=tls,
+        alts=settings.alts,
+        metadata=settings.rpc_headers,
+        user_agent=settings.user_agent or None,
+        gzip=settings.gzip,
+    )
+
+
+# grpcio takes some deadlines as int32 milliseconds; Go accepts up to 292 years.
+# No probe waits 24 days, so longer timeouts are capped rather than overflowing.
+_CORE_TIMEOUT_LIMIT = (2**31 - 1) * MILLISECOND
+
+
+def _core_seconds(nanoseconds: int) -> float:
+    return min(nanoseconds, _CORE_TIMEOUT_LIMIT) / SECOND
+
+
+def _dial_and_check(
+    settings: Settings,
+    options: ProbeOptions,
+    channel: HealthChannel | None,
+    started: int,
+    cancellation: Cancellation,
+) -> int:
+    from check_grpc_health.core.results import ConnectFailure
+
+    deadline = started + round(options.connect_timeout * SECOND)
+    if channel is None:
+        # The no-verify pin: its handshake counts against the one connect timeout.
+        try:
+            channel = _open_channel(options, cancellation)
+        except ConnectFailure as failure:
+            return _connect_failed(settings, failure, cancellation)
+        if channel is None:
+            return Exit.INVALID_ARGUMENTS
+    with channel:
+        return _check(settings, channel, started, deadline, cancellation)
+
+
+def _check(
+    settings: Settings,
+    channel: HealthChannel,
+    started: int,
+    deadline: int,
+    cancellation: Cancellation,
+) -> int:
+    from check_grpc_health.core.results import ConnectFailure, HealthStatus
+
+    try:
+        channel.connect(max(deadline - time.perf_counter_ns(), MILLISECOND) / SECOND)
+    except ConnectFailure as failure:
+        return _connect_failed(settings, failure, cancellation)
+    connect_time = time.perf_counter_ns() - started
+    # Go's dial has returned here: a signal from now on cancels the RPC instead.
+    cancellation.rpc_started()
+    if settings.verbose:
+        log_line(f"connection established (took {format_duration(connect_time)})")
+    try:
+        result = channel.probe()
+    except ConnectFailure as failure:
+        return _connect_failed(settings, failure, cancellation)
+    outcome: ServiceResult = result.services[0]
+    if outcome.error is not None:
+        return cancellation.finish(Exit.RPC_FAILURE, _rpc_failed(settings, outcome.error))
+    status = outcome.status
+    if status is not HealthStatus.SERVING:
+        name = status.name if status is not None else "UNKNOWN"
+        return cancellation.finish(
+            Exit.UNHEALTHY, f"service unhealthy (responded with {go_quote(name)})"
+        )
+    lines = []
+    if settings.verbose:
+        rpc_time = format_duration(round(outcome.rpc_time * SECOND))
+        lines.append(f"time elapsed: connect={format_duration(connect_time)} rpc={rpc_time}")
+    return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
+
+
+def _connect_failed(settings: Settings, failure: ConnectFailure, cancellation: Cancellation) -> int:
+    if failure.timed_out:
+        line = (
+            f"timeout: failed to connect service {go_quote(settings.addr)} "
+            f"within {format_duration(settings.connect_timeout)}"
+        )
+    else:
+        detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
+        line = f"error: failed to connect service at {go_quote(settings.addr)}: {detail}"
+    return cancellation.finish(Exit.CONNECTION_FAILURE, line)
+
+
+def _rpc_failed(settings: Settings, failure: RpcFailure) -> str:
+    name = failure.code_name
+    details = hide_header_values(failure.details, settings.rpc_headers)
+    if name == "UNIMPLEMENTED":
+        return (
+            "error: this server does not implement the grpc health protocol "
+            f"(grpc.health.v1.Health): {details}"
+        )
+    if name == "DEADLINE_EXCEEDED":
+        within = format_duration(settings.rpc_timeout)
+        return f"timeout: health rpc did not complete within {within}"
+    return f"error: health rpc failed: {go_status_error(name, details)}"
+
+
+def _spiffe_unsupported() -> str:
+    """Why -spiffe cannot work here, with Go's own text when the socket is not set."""
+    if not os.environ.get("SPIFFE_ENDPOINT_SOCKET"):
+        return "workload endpoint socket address is not configured"
+    return (
+        "SPIFFE is not supported by this grpc_health_probe: grpcio cannot verify a "
+        "server by its SPIFFE ID; mount the SVID files (e.g. with spiffe-helper) and "
+        "use -tls -tls-ca-cert -tls-client-cert -tls-client-key instead"
+    )
