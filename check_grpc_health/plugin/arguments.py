@@ -8,7 +8,6 @@ this module does not import grpc, so a bad command line fails fast.
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import nagiosplugin
@@ -18,6 +17,7 @@ from check_grpc_health.core.options import ProbeOptions, parse_metadata, parse_s
 from check_grpc_health.core.results import HealthStatus, InvalidArgument
 from check_grpc_health.core.targets import parse_target
 from check_grpc_health.core.tls import TlsOptions
+from check_grpc_health.plugin.metadata import read_metadata_env, read_metadata_file
 from check_grpc_health.plugin.options import DEFAULT_TIMEOUT, OutputMode, PluginOptions, Thresholds
 from check_grpc_health.plugin.thresholds import parse_days, parse_range
 
@@ -44,7 +44,6 @@ _STATES_BY_NAME: dict[str, ServiceState] = {
 # No health check waits a day; a longer timeout is a typo.
 _MAX_SECONDS = 86400.0
 _FAMILY_FLAGS = {"-4": "--ipv4", "-6": "--ipv6"}
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def parse_status_state(text: str) -> tuple[HealthStatus, ServiceState]:
@@ -58,47 +57,6 @@ def parse_status_state(text: str) -> tuple[HealthStatus, ServiceState]:
             "UNKNOWN or SERVICE_UNKNOWN; STATE: OK, WARNING, CRITICAL or UNKNOWN)"
         )
     return HealthStatus[status_key], state
-
-
-def read_metadata_file(path: str) -> list[tuple[str, str]]:
-    """``key: value`` lines; blank lines and ``#`` comments are skipped."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError as error:
-        reason = error.strerror or error.__class__.__name__
-        raise InvalidArgument(f"cannot read metadata file {path!r}: {reason}") from None
-    except UnicodeDecodeError:
-        raise InvalidArgument(f"metadata file {path!r} is not UTF-8 text") from None
-    entries = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            entries.append(parse_metadata(line.rstrip("\r\n"), number))
-        except InvalidArgument as error:
-            raise InvalidArgument(f"metadata file {path!r} line {number}: {error}") from None
-    return entries
-
-
-def read_metadata_env(text: str, environ: Mapping[str, str]) -> tuple[str, str]:
-    """``key:VARIABLE``: the header value comes from the environment variable."""
-    # Never echo the argument: a user who mistakes this option for -m gives the secret
-    # value itself ('authorization:Bearer ...'). Only a plausible variable name is shown.
-    key, sep, variable = text.partition(":")
-    variable = variable.strip()
-    if not sep or not variable:
-        raise InvalidArgument("--metadata-env takes KEY:ENVIRONMENT_VARIABLE (value not shown)")
-    if not _ENV_NAME.fullmatch(variable):
-        raise InvalidArgument(
-            "--metadata-env takes KEY:ENVIRONMENT_VARIABLE, and what follows ':' is not a "
-            "variable name (not shown: give the name of a variable that holds the value)"
-        )
-    if not environ.get(variable):
-        raise InvalidArgument(
-            f"--metadata-env: environment variable {variable} is not set or empty"
-        )
-    return parse_metadata(f"{key}: {environ[variable]}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -160,8 +118,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="overall time budget (default 10); past it the check is CRITICAL",
     )
-    add("--connect-timeout", metavar="SECONDS", help="connect deadline (default: half of -t)")
-    add("--rpc-timeout", metavar="SECONDS", help="health RPC deadline (default: half of -t)")
+    add(
+        "--connect-timeout",
+        metavar="SECONDS",
+        help="connect deadline (default: half of -t, or of what --wait leaves of it)",
+    )
+    add(
+        "--rpc-timeout",
+        metavar="SECONDS",
+        help="health RPC deadline (default: half of -t, or of what --wait leaves of it)",
+    )
+    add(
+        "--wait",
+        metavar="SECONDS",
+        help="wait up to SECONDS (less than -t) for SERVING before judging; not for "
+        "monitoring, for scripts that start a server",
+    )
     add("--tls", action="store_true", help="use TLS (implied by the other TLS options)")
     add("--ca-cert", metavar="FILE", help="CA certificates (PEM) to verify the server")
     add("--client-cert", metavar="FILE", help="client certificate (PEM) for mutual TLS")
@@ -253,16 +225,23 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
     if args.json and args.quiet:
         raise InvalidArgument("--json and --quiet cannot be combined")
     timeout = _seconds_option("-t/--timeout", args.timeout)
+    wait = None if args.wait is None else _wait_option(args.wait, timeout)
+    # Every attempt while waiting ends by the wait's deadline; the Check that confirms
+    # SERVING may take a whole RPC timeout more. Both fit in -t.
+    share = (timeout - (wait or 0.0)) / 2
     connect_timeout = (
-        timeout / 2
+        share
         if args.connect_timeout is None
         else _seconds_option("--connect-timeout", args.connect_timeout)
     )
     rpc_timeout = (
-        timeout / 2
-        if args.rpc_timeout is None
-        else _seconds_option("--rpc-timeout", args.rpc_timeout)
+        share if args.rpc_timeout is None else _seconds_option("--rpc-timeout", args.rpc_timeout)
     )
+    if wait is not None and wait + rpc_timeout > timeout:
+        raise InvalidArgument(
+            f"--wait {args.wait} plus --rpc-timeout {args.rpc_timeout} exceed "
+            f"-t {args.timeout}: the last Check would not fit"
+        )
     tls = _tls_options(args)
     cert_days = Thresholds(
         parse_days("--cert-warning", args.cert_warning)
@@ -294,6 +273,11 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
     )
     output = OutputMode.JSON if args.json else OutputMode.QUIET if args.quiet else OutputMode.TEXT
     discovery = _discovery_options(args, probe_options)
+    if wait is not None and (args.all_services or args.all_addresses):
+        raise InvalidArgument(
+            "--wait waits for the services named with -s; it cannot be combined with "
+            "--all-services or --all-addresses"
+        )
     return PluginOptions(
         probe=probe_options,
         time=Thresholds(
@@ -311,6 +295,7 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         status_states=tuple(parse_status_state(entry) for entry in args.map_status),
         timeout=timeout,
         verbose=min(args.verbose, 3),
+        wait=wait,
         output=output,
         **discovery,
     )
@@ -352,6 +337,16 @@ def _seconds_option(option: str, text: str) -> float:
         # Also a guard for grpc, whose deadlines overflow long before float does.
         raise InvalidArgument(f"{option} {text!r} is more than a day ({_MAX_SECONDS:g} seconds)")
     return value
+
+
+def _wait_option(text: str, timeout: float) -> float:
+    wait = _seconds_option("--wait", text)
+    if wait >= timeout:
+        raise InvalidArgument(
+            f"--wait {text!r} must be less than -t/--timeout ({timeout:g} seconds), "
+            "which bounds the whole check"
+        )
+    return wait
 
 
 def _tls_options(args: argparse.Namespace) -> TlsOptions | None:

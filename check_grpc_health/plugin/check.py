@@ -29,7 +29,7 @@ from check_grpc_health.plugin.contexts import (
     DecimalContext,
     service_labels,
 )
-from check_grpc_health.plugin.options import NAME, PluginOptions
+from check_grpc_health.plugin.options import NAME, PluginOptions, Thresholds
 from check_grpc_health.text import clean_text, quote, seconds, state_name, subject
 
 if TYPE_CHECKING:
@@ -63,6 +63,9 @@ class HealthResource(nagiosplugin.Resource):
         from check_grpc_health.core.probe import probe
 
         started = time.monotonic()
+        if self.options.wait is not None:
+            yield from self._wait()
+            return
         try:
             if self.options.all_services:
                 from check_grpc_health.core.discovery import probe_all_services
@@ -74,15 +77,39 @@ class HealthResource(nagiosplugin.Resource):
         except InvalidArgument as error:
             raise nagiosplugin.CheckError(clean_text(str(error))) from None
         except ConnectFailure as failure:
-            self.failure = failure
-            self.elapsed = time.monotonic() - started
-            _log.debug("connection failed after %.4fs: %s", self.elapsed, failure)
-            yield nagiosplugin.Metric("connection", failure, context="connection")
-            yield nagiosplugin.Metric("time", self.elapsed, "s", min=0, context="time")
+            yield from self.failure_metrics(failure, time.monotonic() - started)
             return
         except HealthCheckError as error:
             # E.g. no reflection for --all-services: the check cannot judge.
             raise nagiosplugin.CheckError(clean_text(str(error))) from None
+        yield from self.result_metrics(result)
+
+    def _wait(self) -> Iterator[nagiosplugin.Metric]:
+        """--wait: the same metrics for the state the wait ended in, and how long it took."""
+        from check_grpc_health.plugin.waiting import wait_for_health
+
+        try:
+            outcome, waited = wait_for_health(self.options.probe, self.options.wait or 0.0)
+        except InvalidArgument as error:
+            raise nagiosplugin.CheckError(clean_text(str(error))) from None
+        if isinstance(outcome, ConnectFailure):
+            yield from self.failure_metrics(outcome, waited)
+        else:
+            yield from self.result_metrics(outcome)
+        yield nagiosplugin.Metric("wait", waited, "s", min=0, context="wait")
+
+    def failure_metrics(
+        self, failure: ConnectFailure, elapsed: float
+    ) -> Iterator[nagiosplugin.Metric]:
+        """No connection: one metric the connection context judges CRITICAL, and the time."""
+        self.failure = failure
+        self.elapsed = elapsed
+        _log.debug("connection failed after %.4fs: %s", self.elapsed, failure)
+        yield nagiosplugin.Metric("connection", failure, context="connection")
+        yield nagiosplugin.Metric("time", self.elapsed, "s", min=0, context="time")
+
+    def result_metrics(self, result: ProbeResult) -> Iterator[nagiosplugin.Metric]:
+        """One metric per service, then the timings and the certificate's days left."""
         self.result = result
         self.elapsed = result.time
         for label, outcome in zip(self.labels, result.services, strict=True):
@@ -163,15 +190,16 @@ class HealthSummary(nagiosplugin.Summary):
             what = ", ".join(str(result) for result in health)
         took = seconds(_value(results["time"]))
         certificate = [str(result) for result in _judged(results, "cert_days")]
-        return ", ".join([f"{self.target}: {what} in {took}", *certificate])
+        return ", ".join([f"{self.target}: {what} in {took}{_waited(results)}", *certificate])
 
     def problem(self, results: nagiosplugin.Results) -> str:
         worst = results.first_significant
-        if worst.metric is None or worst.metric.context == "connection":
-            # A CheckError (UNKNOWN) or a failed connection says it all.
-            return str(worst)
+        if worst.metric is None:
+            return str(worst)  # a CheckError (UNKNOWN) says it all
+        if worst.metric.context == "connection":
+            return str(worst) + _waited(results)
         problems = [str(result) for result in results if result.state != nagiosplugin.Ok]
-        return f"{self.target}: " + ", ".join(problems)
+        return f"{self.target}: " + ", ".join(problems) + _waited(results)
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         lines = []
@@ -198,6 +226,11 @@ class HealthSummary(nagiosplugin.Summary):
                     f"certificate: subject {info.subject}, issuer {info.issuer}, "
                     f"expires {info.not_after:%Y-%m-%d %H:%M:%S} UTC"
                 )
+
+
+def _waited(results: nagiosplugin.Results) -> str:
+    """`` after waiting 1.2s`` under --wait, else nothing."""
+    return f" after waiting {seconds(_value(results['wait']))}" if "wait" in results else ""
 
 
 def _judged(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:
@@ -228,5 +261,7 @@ def build_check(options: PluginOptions) -> nagiosplugin.Check:
         DecimalContext("connect_time", options.connect_time),
         DecimalContext("rpc_time", options.rpc_time),
         CertificateContext(options.cert_days),
+        # --wait: how long the check waited for SERVING, for the perfdata only.
+        DecimalContext("wait", Thresholds()),
         HealthSummary(options),
     )

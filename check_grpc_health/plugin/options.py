@@ -57,6 +57,7 @@ class PluginOptions:
 
     ``status_states`` overrides :data:`DEFAULT_STATUS_STATES`. ``timeout`` is the
     overall budget (``-t``) enforced by the backstop timer in :func:`main`.
+    ``wait`` (``--wait``) is how long to wait for SERVING before judging, if at all.
     """
 
     probe: ProbeOptions
@@ -73,6 +74,7 @@ class PluginOptions:
     address_family: int = 0  # socket.AF_UNSPEC: A and AAAA records
     backends_warning: MinimumHealthy | None = None
     backends_critical: MinimumHealthy | None = None
+    wait: float | None = None
 
     def state_for(self, status: HealthStatus) -> ServiceState:
         """The plugin state a health status maps to, overrides included."""

@@ -145,7 +145,19 @@ FLAGS: tuple[Flag, ...] = (
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
     Flag("version", Kind.BOOL, "version", "false", "print the probe version and exit"),
 )
-_BY_NAME = {flag.name: flag for flag in FLAGS}
+# Extensions of the Go tool's interface. They stay out of FLAGS, so ``-h`` prints Go's
+# usage block unchanged; docs/kubernetes.md documents them.
+EXTENSIONS: tuple[Flag, ...] = (
+    Flag(
+        "wait",
+        Kind.DURATION,
+        "wait",
+        "",
+        "keep trying until SERVING for up to this long; then the last attempt's exit code",
+    ),
+    Flag("watch", Kind.BOOL, "watch", "false", "print every status the server reports"),
+)
+_BY_NAME = {flag.name: flag for flag in (*FLAGS, *EXTENSIONS)}
 
 
 class Settings(NamedTuple):
@@ -171,6 +183,8 @@ class Settings(NamedTuple):
     gzip: bool = False
     spiffe: bool = False
     version: bool = False
+    wait: int = 0
+    watch: bool = False
 
     def __repr__(self) -> str:
         fields = self._asdict()
@@ -221,10 +235,8 @@ def parse_flags(argv: Sequence[str]) -> Settings:
             if not args:
                 raise UsageError(f"flag needs an argument: -{name}")
             value, args = args[0], args[1:]
-        if flag.kind is Kind.HEADER:
-            headers.append(_parse_header(value, len(headers) + 1))
-        elif flag.kind is Kind.HEADER_FILE:
-            headers.extend(_read_header_file(flag, value, len(headers)))
+        if flag.kind in (Kind.HEADER, Kind.HEADER_FILE):
+            headers.extend(_headers(flag, value, len(headers)))
         elif flag.kind is Kind.DURATION:
             values[flag.attribute] = _parse_duration_flag(flag, value)
         else:
@@ -240,6 +252,17 @@ def _parse_bool(flag: Flag, value: str) -> bool:
     raise UsageError(f"invalid boolean value {go_quote(value)} for -{flag.name}: parse error")
 
 
+def _headers(flag: Flag, value: str, already: int) -> list[tuple[str, str]]:
+    from check_grpc_health.probe_cli.headers import HeaderError, parse_header, read_header_file
+
+    try:
+        if flag.kind is Kind.HEADER:
+            return [parse_header(value, already + 1)]
+        return read_header_file(f"-{flag.name}", value, already)
+    except HeaderError as error:
+        raise UsageError(str(error)) from None
+
+
 def _parse_duration_flag(flag: Flag, value: str) -> int:
     try:
         return parse_duration(value)
@@ -247,48 +270,6 @@ def _parse_duration_flag(flag: Flag, value: str) -> int:
         raise UsageError(
             f"invalid value {go_quote(value)} for flag -{flag.name}: parse error"
         ) from None
-
-
-def _parse_header(entry: str, position: int) -> tuple[str, str]:
-    """One ``-rpc-header``. Errors never show the value: it may be a token."""
-    from check_grpc_health.core.options import parse_metadata
-    from check_grpc_health.core.results import InvalidArgument
-
-    key, sep, value = entry.partition(":")
-    if not sep:
-        raise UsageError(
-            "invalid value (not shown) for flag -rpc-header: "
-            "invalid RPC header, expected 'key: value'"
-        )
-    try:
-        # Go trims any leading white space from the value, tabs included.
-        return parse_metadata(f"{key}:{value.lstrip()}", position)
-    except InvalidArgument as error:
-        raise UsageError(f"invalid value (not shown) for flag -rpc-header: {error}") from None
-
-
-def _read_header_file(flag: Flag, path: str, already: int) -> list[tuple[str, str]]:
-    """Headers from a file: one ``name: value`` per line; blank and ``#`` lines skipped."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or "not a readable UTF-8 text file"
-        raise UsageError(
-            f"invalid value {go_quote(path)} for flag -{flag.name}: {reason}"
-        ) from None
-    headers: list[tuple[str, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        try:
-            headers.append(_parse_header(line, already + len(headers) + 1))
-        except UsageError as error:
-            detail = error.message.partition("-rpc-header: ")[2]
-            raise UsageError(
-                f"invalid value {go_quote(path)} for flag -{flag.name}: line {number}: {detail}"
-            ) from None
-    return headers
 
 
 def usage() -> str:
@@ -318,6 +299,8 @@ def validate(settings: Settings) -> str | None:
     ):
         if value <= 0:
             return f"{name} must be greater than zero (specified: {format_duration(value)})"
+    if settings.wait < 0:
+        return f"-wait must not be negative (specified: {format_duration(settings.wait)})"
     checks = (
         (settings.alts and settings.spiffe, "-alts and -spiffe are mutually incompatible"),
         (settings.tls and settings.alts, "cannot specify -tls with -alts"),

@@ -30,20 +30,16 @@ from check_grpc_health.probe_cli.flags import (
     usage,
     validate,
 )
-from check_grpc_health.probe_cli.gotext import (
-    go_quote,
-    go_status_error,
-    hide_header_values,
-    log_line,
-)
+from check_grpc_health.probe_cli.gotext import go_quote, log_line
 from check_grpc_health.probe_cli.process import Cancellation, Exit
+from check_grpc_health.probe_cli.verdicts import connect_failed, service_verdict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_grpc_health.core.channel import HealthChannel
     from check_grpc_health.core.options import ProbeOptions
-    from check_grpc_health.core.results import ConnectFailure, RpcFailure, ServiceResult
+    from check_grpc_health.core.results import ConnectFailure, ServiceResult
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,6 +118,12 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
     # grpc loads before the clock starts: importing it is start-up, not dialling, and
     # would otherwise eat about 100 ms of a short -connect-timeout.
     importlib.import_module("check_grpc_health.core.channel")
+    if settings.wait or settings.watch:
+        from check_grpc_health.probe_cli.waiting import wait_or_watch
+
+        if settings.verbose:
+            log_line("establishing connection")
+        return wait_or_watch(settings, options, cancellation)
     # Reading the credentials counts against the connect timeout, as in Go. It also
     # keeps this wait inside grpc's own attempt deadline, so a silent peer is reported
     # as a timeout rather than as grpc's failed attempt.
@@ -224,7 +226,7 @@ def _check(
     deadline: int,
     cancellation: Cancellation,
 ) -> int:
-    from check_grpc_health.core.results import ConnectFailure, HealthStatus
+    from check_grpc_health.core.results import ConnectFailure
 
     try:
         channel.connect(max(deadline - time.perf_counter_ns(), MILLISECOND) / SECOND)
@@ -240,14 +242,9 @@ def _check(
     except ConnectFailure as failure:
         return _connect_failed(settings, failure, cancellation)
     outcome: ServiceResult = result.services[0]
-    if outcome.error is not None:
-        return cancellation.finish(Exit.RPC_FAILURE, _rpc_failed(settings, outcome.error))
-    status = outcome.status
-    if status is not HealthStatus.SERVING:
-        name = status.name if status is not None else "UNKNOWN"
-        return cancellation.finish(
-            Exit.UNHEALTHY, f"service unhealthy (responded with {go_quote(name)})"
-        )
+    code, line = service_verdict(settings, outcome)
+    if code != Exit.SERVING:
+        return cancellation.finish(code, line)
     lines = []
     if settings.verbose:
         rpc_time = format_duration(round(outcome.rpc_time * SECOND))
@@ -256,29 +253,7 @@ def _check(
 
 
 def _connect_failed(settings: Settings, failure: ConnectFailure, cancellation: Cancellation) -> int:
-    if failure.timed_out:
-        line = (
-            f"timeout: failed to connect service {go_quote(settings.addr)} "
-            f"within {format_duration(settings.connect_timeout)}"
-        )
-    else:
-        detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
-        line = f"error: failed to connect service at {go_quote(settings.addr)}: {detail}"
-    return cancellation.finish(Exit.CONNECTION_FAILURE, line)
-
-
-def _rpc_failed(settings: Settings, failure: RpcFailure) -> str:
-    name = failure.code_name
-    details = hide_header_values(failure.details, settings.rpc_headers)
-    if name == "UNIMPLEMENTED":
-        return (
-            "error: this server does not implement the grpc health protocol "
-            f"(grpc.health.v1.Health): {details}"
-        )
-    if name == "DEADLINE_EXCEEDED":
-        within = format_duration(settings.rpc_timeout)
-        return f"timeout: health rpc did not complete within {within}"
-    return f"error: health rpc failed: {go_status_error(name, details)}"
+    return cancellation.finish(Exit.CONNECTION_FAILURE, connect_failed(settings, failure))
 
 
 def _spiffe_unsupported() -> str:

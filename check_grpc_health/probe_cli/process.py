@@ -49,8 +49,9 @@ class Cancellation:
 
     def __init__(self, *, owns_process: bool) -> None:
         self.owns_process = owns_process
-        self.lines: list[str] = []
-        self.code = Exit.CONNECTION_FAILURE
+        # What a signal ends with now: one pair, swapped at once, as another thread
+        # may change it (see :meth:`update`) while the handler runs.
+        self.ending: tuple[int, tuple[str, ...]] = (Exit.CONNECTION_FAILURE, ())
         self.verdict: int | None = None
         self.previous: dict[int, object] = {}
 
@@ -75,14 +76,17 @@ class Cancellation:
 
     def dialling(self, addr: str) -> None:
         """The address is known: a signal from now on cancels the dial."""
-        self.lines = [f"error: failed to connect service at {go_quote(addr)}: context canceled"]
+        line = f"error: failed to connect service at {go_quote(addr)}: context canceled"
+        self.ending = (Exit.CONNECTION_FAILURE, (line,))
 
     def rpc_started(self) -> None:
         """From now on a signal cancels the health RPC rather than the dial."""
-        self.lines = [
-            "error: health rpc failed: rpc error: code = Canceled desc = context canceled"
-        ]
-        self.code = Exit.RPC_FAILURE
+        line = "error: health rpc failed: rpc error: code = Canceled desc = context canceled"
+        self.ending = (Exit.RPC_FAILURE, (line,))
+
+    def update(self, code: int, *lines: str) -> None:
+        """While waiting or watching: a signal ends with ``code`` and ``lines`` now."""
+        self.ending = (code, lines)
 
     def finish(self, code: int, *lines: str) -> int:
         """Settle the verdict ``code``, then print its ``lines``; return ``code``."""
@@ -94,9 +98,10 @@ class Cancellation:
     def _handle(self, number: int, frame: FrameType | None) -> NoReturn:
         if self.verdict is not None:
             os._exit(self.verdict)
+        code, lines = self.ending
         text = f"cancellation received (signal: {_SIGNAL_NAMES.get(number, str(number))})"
-        data = "\n".join([text, *self.lines, ""]).encode("utf-8", "surrogateescape")
+        data = "\n".join([text, *lines, ""]).encode("utf-8", "surrogateescape")
         try:
             os.write(2, data)
         finally:
-            os._exit(self.code)
+            os._exit(code)

@@ -217,21 +217,28 @@ class HealthChannel:
                 message, target=display, timed_out=timed_out, detail=detail
             ) from None
 
-    def probe(self, services: tuple[str, ...] | None = None) -> ProbeResult:
+    def probe(
+        self, services: tuple[str, ...] | None = None, *, within: float | None = None
+    ) -> ProbeResult:
         """Connect if needed, then Check every service concurrently on this channel.
 
         ``services`` replaces the options' services for this probe (e.g. the ones
-        discovered through reflection on the same channel).
+        discovered through reflection on the same channel). ``within`` caps both the
+        connect and the RPC deadline, for a caller that must end by a deadline of its own.
         """
         options = self.options
         names = services or options.services
+        connect_timeout, rpc_timeout = options.connect_timeout, options.rpc_timeout
+        if within is not None:
+            connect_timeout = min(connect_timeout, max(within, 0.001))
+            rpc_timeout = min(rpc_timeout, max(within, 0.001))
         started = time.monotonic()
-        connect_time = self.connect(options.connect_timeout)
+        connect_time = self.connect(connect_timeout)
         rpc_started = time.monotonic()
         if len(names) == 1:
-            outcomes: tuple[ServiceResult, ...] = (self.check_one(names[0]),)
+            outcomes: tuple[ServiceResult, ...] = (self.check_one(names[0], rpc_timeout),)
         else:
-            outcomes = self._check_many(names)
+            outcomes = self._check_many(names, rpc_timeout)
         finished = time.monotonic()
         setup_time, self._setup_time = self._setup_time, 0.0
         return ProbeResult(
@@ -246,12 +253,13 @@ class HealthChannel:
     def _request(self, service: str) -> health_pb2.HealthCheckRequest:
         return health_pb2.HealthCheckRequest(service=service)
 
-    def check_one(self, service: str) -> ServiceResult:
+    def check_one(self, service: str, timeout: float | None = None) -> ServiceResult:
+        """Check one service on the connected channel, within ``timeout`` or the RPC timeout."""
         started = time.monotonic()
         try:
             response = self._stub.Check(
                 self._request(service),
-                timeout=self.options.rpc_timeout,
+                timeout=self.options.rpc_timeout if timeout is None else timeout,
                 metadata=self._metadata,
             )
         except grpc.RpcError as error:
@@ -260,14 +268,14 @@ class HealthChannel:
             )
         return ServiceResult(service, health_status(response.status), time.monotonic() - started)
 
-    def _check_many(self, services: tuple[str, ...]) -> tuple[ServiceResult, ...]:
+    def _check_many(self, services: tuple[str, ...], timeout: float) -> tuple[ServiceResult, ...]:
         finished: dict[str, float] = {}
         started = time.monotonic()
         calls = []
         for service in services:
             call = self._stub.Check.future(
                 self._request(service),
-                timeout=self.options.rpc_timeout,
+                timeout=timeout,
                 metadata=self._metadata,
             )
             call.add_done_callback(
@@ -286,6 +294,32 @@ class HealthChannel:
             elapsed = finished.get(service, time.monotonic()) - started
             results.append(ServiceResult(service, status, elapsed, failure))
         return tuple(results)
+
+    def connection_problem(self) -> ConnectFailure | None:
+        """Why the channel is not connected right now, without waiting; None when it is.
+
+        A channel in TRANSIENT_FAILURE gets grpcio's reason with one fail-fast RPC; one
+        still CONNECTING (a silent peer) reads as a connect timeout.
+        """
+        raw: _RawChannel | None = getattr(self._channel, "_channel", None)
+        if raw is None or not hasattr(raw, "check_connectivity_state"):
+            return None
+        state = raw.check_connectivity_state(False)
+        if state == _TRANSIENT_FAILURE:
+            try:
+                self._raise_connect_failure()
+            except ConnectFailure as failure:
+                return failure
+            return None
+        if state == _CONNECTING:
+            display = self.options.target.display
+            return ConnectFailure(
+                f"timed out connecting to {display} "
+                f"after {seconds_text(self.options.connect_timeout)}",
+                target=display,
+                timed_out=True,
+            )
+        return None
 
     def watch_stream(self, service: str, timeout: float) -> StreamCall:
         """Open a Watch stream that waits for the connection (within ``timeout``)."""

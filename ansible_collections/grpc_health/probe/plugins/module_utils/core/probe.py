@@ -28,11 +28,12 @@ def probe(options: ProbeOptions) -> ProbeResult:
     with HealthChannel(options) as channel:
         result = channel.probe()
     if options.certificate_facts and result.certificate is None:
-        result = _with_certificate(options, result)
+        result = with_certificate(options, result)
     return result
 
 
-def _with_certificate(options: ProbeOptions, result: ProbeResult) -> ProbeResult:
+def with_certificate(options: ProbeOptions, result: ProbeResult) -> ProbeResult:
+    """``result`` with the facts of the server's certificate, fetched in one handshake."""
     if options.tls is None:
         return result
     _unused, info = fetch_peer_certificate(

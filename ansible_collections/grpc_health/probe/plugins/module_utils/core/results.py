@@ -125,9 +125,14 @@ class WatchResult(NamedTuple):
     ``"watch"`` or ``"poll"`` (the fallback when Watch is UNIMPLEMENTED). ``last_probe``
     is the last Check-based probe, for its timings, when one succeeded. ``last_error``
     is the last error seen while waiting, if the wait failed.
+
+    ``outcomes`` is the latest outcome per service (a status or an RPC error), in the
+    order of the options' services, and ``connect_failure`` is set when the wait ended
+    without a connection. Together they are what one more Check would most likely
+    have found at the end.
     """
 
-    wanted: HealthStatus
+    wanted: HealthStatus | None
     reached: bool
     statuses: dict[str, HealthStatus | None]
     elapsed: float
@@ -135,3 +140,20 @@ class WatchResult(NamedTuple):
     method: str
     last_probe: ProbeResult | None = None
     last_error: HealthCheckError | None = None
+    outcomes: tuple[ServiceResult, ...] = ()
+    connect_failure: ConnectFailure | None = None
+
+
+class WatchEvent(NamedTuple):
+    """One thing :func:`~check_grpc_health.core.watch.watch` learnt, as it happened.
+
+    Either a ``status`` the server reported for ``service``, or an ``error``: a
+    :class:`ConnectFailure` (``service`` is None: the whole connection) or an
+    :class:`RpcFailure` (a Check failed or a Watch stream broke). ``time`` is the
+    wall-clock time (``time.time()``) it was learnt.
+    """
+
+    service: str | None
+    status: HealthStatus | None
+    error: HealthCheckError | None
+    time: float
