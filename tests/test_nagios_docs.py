@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 NAGIOS_CFG = REPO / "contrib" / "nagios" / "check_grpc_health.cfg"
+NAGIOS_EXAMPLE_CFG = REPO / "contrib" / "nagios" / "check_grpc_health_example.cfg"
 
 
 @dataclass
@@ -68,7 +70,11 @@ class Documented:
 def documented(
     start_server: Callable[..., HealthServer], tls_material: TlsMaterial, tmp_path: Path
 ) -> Documented:
-    main = start_server(statuses={"": SERVING, "app.Orders": SERVING, "app.Batch": NOT_SERVING})
+    main = start_server(
+        statuses={"": SERVING, "app.Orders": SERVING, "app.Batch": NOT_SERVING},
+        reflection=True,
+        extra_services=("app.Orders", "app.Batch"),
+    )
     slow = start_server(servicer=SlowHealthServicer(0.3))
     tls = start_server(credentials=tls_material.server_credentials())
     refused = closed_port()
@@ -168,19 +174,28 @@ def test_crontab_lines_are_silent_while_all_is_well(documented: Documented) -> N
         assert (done.returncode, done.stdout, done.stderr) == (0, "", ""), command
 
 
-def nagios_objects(kind: str) -> list[dict[str, str]]:
-    found = re.findall(rf"define {kind} \{{\n(.*?)\n\}}", NAGIOS_CFG.read_text(), re.DOTALL)
+def nagios_objects(kind: str, path: Path = NAGIOS_CFG) -> list[dict[str, str]]:
+    found = re.findall(rf"define {kind} \{{\n(.*?)\n\}}", path.read_text(), re.DOTALL)
     return [
         dict(line.strip().split(None, 1) for line in body.splitlines() if line.strip())
         for body in found
     ]
 
 
+def test_the_command_file_defines_commands_only() -> None:
+    text = NAGIOS_CFG.read_text()
+    assert re.findall(r"^define (\w+)", text, re.MULTILINE) == ["command"] * 10
+    example = NAGIOS_EXAMPLE_CFG.read_text()
+    assert set(re.findall(r"^define (\w+)", example, re.MULTILINE)) == {"host", "service"}
+
+
 def test_nagios_example_services_run_through_their_command_definitions(
-    documented: Documented,
+    documented: Documented, start_server: Callable[..., HealthServer]
 ) -> None:
     commands = {item["command_name"]: item["command_line"] for item in nagios_objects("command")}
-    hosts = {item["host_name"]: item["address"] for item in nagios_objects("host")}
+    hosts = {
+        item["host_name"]: item["address"] for item in nagios_objects("host", NAGIOS_EXAMPLE_CFG)
+    }
     ports = {
         documented_port: real.rpartition(":")[2]
         for documented_port, real in (
@@ -188,6 +203,19 @@ def test_nagios_example_services_run_through_their_command_definitions(
             ("50443", documented.forward["localhost:50443"]),
         )
     }
+    with tempfile.TemporaryDirectory(prefix="cgh-") as short:
+        socket_path = f"{short}/health.sock"
+        start_server(unix_path=socket_path)
+        ports["/run/grpc-api/health.sock"] = socket_path
+        run_example_services(documented, commands, hosts, ports)
+
+
+def run_example_services(
+    documented: Documented,
+    commands: dict[str, str],
+    hosts: dict[str, str],
+    ports: dict[str, str],
+) -> None:
     expected = {
         "gRPC health": 0,
         "gRPC orders": 0,
@@ -195,8 +223,13 @@ def test_nagios_example_services_run_through_their_command_definitions(
         "gRPC TLS": 0,
         "gRPC with token": 0,
         "gRPC batch": 1,
+        "gRPC health within 3s": 0,
+        # app.Batch is NOT_SERVING: every listed service is judged on its own.
+        "gRPC every service": 2,
+        "gRPC backends": 0,
+        "gRPC on a unix socket": 0,
     }
-    services = nagios_objects("service")
+    services = nagios_objects("service", NAGIOS_EXAMPLE_CFG)
     assert {service["service_description"] for service in services} == set(expected)
     used = set()
     for service in services:
@@ -210,6 +243,6 @@ def test_nagios_example_services_run_through_their_command_definitions(
         done = documented.run(line)
         description = service["service_description"]
         assert done.returncode == expected[description], (description, done.stdout)
-        state = ["OK", "WARNING"][expected[description]]
+        state = ["OK", "WARNING", "CRITICAL"][expected[description]]
         assert done.stdout.startswith(f"GRPC_HEALTH {state} - "), done.stdout
     assert used == set(commands)
