@@ -7,7 +7,8 @@ as the Go tool's stderr lines and exit codes.
 It differs from the Go tool only where no script could rely on the difference:
 a refused connection or a failed TLS handshake fails at once (Go waits out the
 connect timeout; the exit code is the same), header values are never printed,
-and ``-rpc-header-file`` is an extra flag.
+and ``-rpc-header-file``, ``-wait`` and ``-watch`` are extra flags (the last two in
+:mod:`~check_grpc_health.probe_cli.waiting`).
 
 Nothing heavy is imported before the arguments are known to be good: ``-h``, a bad
 flag or ``-version`` never load grpcio.

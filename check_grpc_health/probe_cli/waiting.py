@@ -21,7 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from check_grpc_health.probe_cli.durations import SECOND, format_duration
+from check_grpc_health.probe_cli.durations import MILLISECOND, SECOND, format_duration
 from check_grpc_health.probe_cli.gotext import (
     go_quote,
     go_status_error,
@@ -33,7 +33,12 @@ from check_grpc_health.probe_cli.verdicts import connect_failed, rpc_failed, ser
 
 if TYPE_CHECKING:
     from check_grpc_health.core.options import ProbeOptions
-    from check_grpc_health.core.results import ConnectFailure, WatchEvent, WatchResult
+    from check_grpc_health.core.results import (
+        ConnectFailure,
+        ServiceResult,
+        WatchEvent,
+        WatchResult,
+    )
     from check_grpc_health.probe_cli.flags import Settings
     from check_grpc_health.probe_cli.process import Cancellation
 
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 RETRY_INTERVAL = 0.25
 # -watch without -wait: until the stream ends or a signal (grpc's longest deadline).
 _FOREVER = (2**31 - 1) / 1000
-_NOT_FOUND = "unknown service"
+_NOT_FOUND = go_status_error("NOT_FOUND", "unknown service")
 
 
 def wait_or_watch(settings: Settings, options: ProbeOptions, cancellation: Cancellation) -> int:
@@ -85,7 +90,7 @@ def _waited(
     if result.reached:
         lines = []
         if settings.verbose:
-            waited = format_duration(round(result.elapsed * SECOND))
+            waited = format_duration(round(result.elapsed * 1000) * MILLISECOND)
             lines.append(f"waited {waited} for SERVING ({result.attempts} attempts)")
         return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
     if result.connect_failure is not None:
@@ -93,8 +98,15 @@ def _waited(
             Exit.CONNECTION_FAILURE, connect_failed(settings, result.connect_failure)
         )
     if result.outcomes:
-        return cancellation.finish(*service_verdict(settings, result.outcomes[0]))
+        return cancellation.finish(*_verdict(settings, result.outcomes[0]))
     return cancellation.finish(*follower.ending())
+
+
+def _verdict(settings: Settings, outcome: ServiceResult) -> tuple[int, str]:
+    """One probe's verdict on ``outcome``; Watch's SERVICE_UNKNOWN reads as Check's NOT_FOUND."""
+    if outcome.status is not None and outcome.status.name == "SERVICE_UNKNOWN":
+        return Exit.RPC_FAILURE, f"error: health rpc failed: {_NOT_FOUND}"
+    return service_verdict(settings, outcome)
 
 
 class _Follower:
@@ -115,7 +127,7 @@ class _Follower:
 
     def observe(self, event: WatchEvent) -> None:
         """Called by the core, from its threads, for every status and error."""
-        from check_grpc_health.core.results import ConnectFailure, HealthStatus, RpcFailure
+        from check_grpc_health.core.results import ConnectFailure, RpcFailure
 
         settings = self.settings
         if isinstance(event.error, ConnectFailure):
@@ -135,17 +147,10 @@ class _Follower:
             self._show(line, event.time)
             return
         status = event.status
-        if status is HealthStatus.SERVICE_UNKNOWN:
-            # What Check answers for a service the server does not know.
-            self._settle(
-                Exit.RPC_FAILURE,
-                f"error: health rpc failed: {go_status_error('NOT_FOUND', _NOT_FOUND)}",
-            )
-        elif status is not None:
+        if status is not None:
             from check_grpc_health.core.results import ServiceResult
 
-            self._settle(*service_verdict(settings, ServiceResult(event.service or "", status, 0)))
-        if status is not None:
+            self._settle(*_verdict(settings, ServiceResult(event.service or "", status, 0)))
             self._show(f"status: {status.name}", event.time)
 
     def observe_failure(self, failure: ConnectFailure, at: float | None = None) -> None:
