@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers, hostile peers and trustme certificates."""
+"""Shared fixtures: real servers, hostile peers, trustme certificates and monitoring daemons."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemons import icinga2, nagios, prometheus
 from servers import (
     HealthServer,
     RawListener,
@@ -182,3 +183,32 @@ def random_bytes_address(raw_listener: Callable[..., RawListener]) -> str:
 @pytest.fixture
 def closed_address() -> str:
     return f"127.0.0.1:{closed_port()}"
+
+
+# Monitoring daemons (tests/daemons/). One per test module: each starts in well under a
+# second, and a module's tests share its objects.
+
+
+@pytest.fixture(scope="module")
+def icinga2_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[icinga2.Icinga2Api]:
+    """Icinga 2 with the API, the command pipe, an API user and passive services."""
+    yield from icinga2.icinga2_api(tmp_path_factory.mktemp("icinga2-api"))
+
+
+@pytest.fixture(scope="module")
+def nagios4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nagios.Nagios4]:
+    """Nagios 4 reading a command file, with passive services."""
+    yield from nagios.nagios4(tmp_path_factory.mktemp("nagios4"))
+
+
+@pytest.fixture
+def node_exporter(tmp_path: Path) -> Iterator[prometheus.NodeExporter]:
+    """node_exporter with only its textfile collector, reading ``textfile_dir``."""
+    yield from prometheus.node_exporter(tmp_path)
+
+
+@pytest.fixture
+def promtool_check_metrics() -> Callable[[str], tuple[int, str]]:
+    """``promtool check metrics`` on a text: (exit code, output)."""
+    prometheus.promtool_binary()
+    return prometheus.promtool_check_metrics
