@@ -7,6 +7,7 @@ file in the daemon's temporary folder and wakes whoever waits for one.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -148,6 +149,9 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout)
+        # Whatever the daemon left behind in its session (workers, helpers) goes too.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.output.join(timeout)
         return self.process.returncode
 
