@@ -283,6 +283,8 @@ def test_icinga2_ttl_runs_out_into_the_freshness_check(icinga2_api: Icinga2Api) 
 
 def test_icinga2_create_service_at_run_time(icinga2_api: Icinga2Api) -> None:
     name = icinga2_api.create_service("web7!grpc-created")
+    # Icinga would run the first check within a minute; the harness moved it a day on.
+    assert icinga2_api.service(name).next_check > time.time() + 23 * 3600
     connection = api_connection(icinga2_api)
     body = {"type": "Service", "service": name, "exit_status": 2, "plugin_output": "created"}
     assert post(connection, SUBMIT, body, fleet_headers(icinga2_api))[0] == 200
