@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from daemons import icinga2, nagios, prometheus
+from daemons import icinga2_api, nagios, prometheus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -41,23 +41,23 @@ SUBMIT = "/v1/actions/process-check-result"
 
 
 def start_times(starts: int) -> None:
-    def icinga2_api(base: Path) -> Callable[[], object]:
-        api = icinga2.start_icinga2_api(base)
-        return lambda: icinga2.stop_icinga2_api(api)
+    def start_icinga2(base: Path) -> Callable[[], object]:
+        api = icinga2_api.start_icinga2_api(base)
+        return lambda: icinga2_api.stop_icinga2_api(api)
 
-    def nagios4(base: Path) -> Callable[[], object]:
+    def start_nagios4(base: Path) -> Callable[[], object]:
         return nagios.Nagios4(base, nagios.NAGIOS_SERVICES).stop
 
-    def node_exporter(base: Path) -> Callable[[], object]:
+    def start_node_exporter(base: Path) -> Callable[[], object]:
         exporter = prometheus.NodeExporter(base)
         exporter.scrape()
         return exporter.stop
 
     print(f"{'daemon':<34}{'ready (median)':>16}{'stop (median)':>16}")
     for name, start in (
-        ("icinga2 (api + command pipe)", icinga2_api),
-        ("nagios4 (command file)", nagios4),
-        ("node_exporter (first scrape)", node_exporter),
+        ("icinga2 (api + command pipe)", start_icinga2),
+        ("nagios4 (command file)", start_nagios4),
+        ("node_exporter (first scrape)", start_node_exporter),
     ):
         ready, stopped = [], []
         for _ in range(starts):
@@ -94,7 +94,7 @@ def bodies(count: int, services: Sequence[str]) -> list[bytes]:
 
 def throughput(count: int) -> None:
     with tempfile.TemporaryDirectory(prefix="cgh-bench-") as folder:
-        api = icinga2.start_icinga2_api(Path(folder))
+        api = icinga2_api.start_icinga2_api(Path(folder))
         try:
             payloads = bodies(count, api.services)
             token = base64.b64encode(f"{api.user}:{api.password}".encode()).decode()
@@ -174,7 +174,7 @@ def throughput(count: int) -> None:
                     f"{name:<32}{wall:>8.2f}s{count / wall:>12.0f}{client:>11.2f}s{server:>12.2f}s"
                 )
         finally:
-            icinga2.stop_icinga2_api(api)
+            icinga2_api.stop_icinga2_api(api)
 
 
 def process_tree_cpu(root: int) -> float:

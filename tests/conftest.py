@@ -15,7 +15,16 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from daemons import icinga2, nagios, prometheus
+from daemons.icinga2_api import Icinga2Api, running_icinga2_api
+from daemons.nagios import Nagios4, running_nagios4
+from daemons.prometheus import (
+    NodeExporter,
+    promtool_binary,
+    running_node_exporter,
+)
+from daemons.prometheus import (
+    promtool_check_metrics as check_metrics,
+)
 from servers import (
     HealthServer,
     RawListener,
@@ -190,25 +199,25 @@ def closed_address() -> str:
 
 
 @pytest.fixture(scope="module")
-def icinga2_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[icinga2.Icinga2Api]:
+def icinga2_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Icinga2Api]:
     """Icinga 2 with the API, the command pipe, an API user and passive services."""
-    yield from icinga2.icinga2_api(tmp_path_factory.mktemp("icinga2-api"))
+    yield from running_icinga2_api(tmp_path_factory.mktemp("icinga2-api"))
 
 
 @pytest.fixture(scope="module")
-def nagios4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nagios.Nagios4]:
+def nagios4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nagios4]:
     """Nagios 4 reading a command file, with passive services."""
-    yield from nagios.nagios4(tmp_path_factory.mktemp("nagios4"))
+    yield from running_nagios4(tmp_path_factory.mktemp("nagios4"))
 
 
 @pytest.fixture
-def node_exporter(tmp_path: Path) -> Iterator[prometheus.NodeExporter]:
+def node_exporter(tmp_path: Path) -> Iterator[NodeExporter]:
     """node_exporter with only its textfile collector, reading ``textfile_dir``."""
-    yield from prometheus.node_exporter(tmp_path)
+    yield from running_node_exporter(tmp_path)
 
 
 @pytest.fixture
 def promtool_check_metrics() -> Callable[[str], tuple[int, str]]:
     """``promtool check metrics`` on a text: (exit code, output)."""
-    prometheus.promtool_binary()
-    return prometheus.promtool_check_metrics
+    promtool_binary()
+    return check_metrics

@@ -20,12 +20,12 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from daemons.icinga2 import (
+from daemons.icinga2 import icinga2_binary
+from daemons.icinga2_api import (
     ICINGA2_PASSIVE_DISABLED,
     ICINGA2_SERVICES,
     ICINGA2_WITHOUT_FRESHNESS,
     Icinga2Api,
-    icinga2_binary,
 )
 from daemons.nagios import (
     NAGIOS_PASSIVE_DISABLED,

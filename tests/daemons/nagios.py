@@ -290,7 +290,7 @@ def _objects(services: Iterable[str]) -> str:
     return "".join(parts)
 
 
-def nagios4(base: Path, services: Iterable[str] = NAGIOS_SERVICES) -> Iterator[Nagios4]:
+def running_nagios4(base: Path, services: Iterable[str] = NAGIOS_SERVICES) -> Iterator[Nagios4]:
     """Generator form for fixtures: start, yield, stop."""
     nagios = Nagios4(base, services)
     try:

@@ -84,7 +84,7 @@ class NodeExporter:
         return self.daemon.stop()
 
 
-def node_exporter(base: Path) -> Iterator[NodeExporter]:
+def running_node_exporter(base: Path) -> Iterator[NodeExporter]:
     """Generator form for fixtures: start, yield, stop."""
     exporter = NodeExporter(base)
     try:
