@@ -1,4 +1,4 @@
-"""A real Icinga 2 for tests: its configuration helpers, and a daemon with the API and the pipe.
+"""Icinga 2 with the API and the command pipe, for tests of what is submitted to it.
 
 ``start_icinga2_api`` runs Icinga 2 in the foreground from a temporary folder with:
 
