@@ -38,6 +38,7 @@ MODULES = (
     "probe",
     "watch",
     "discovery",
+    "proxy",
 )
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"
