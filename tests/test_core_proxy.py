@@ -142,7 +142,9 @@ def test_unix_sockets_are_direct_but_unix_abstract_goes_through_the_proxy() -> N
 def test_disabled_says_so_only_when_a_proxy_is_set() -> None:
     assert proxy_for(LOCAL, {}, enabled=False) == ProxyDecision(None, ())
     decision = proxy_for(LOCAL, {"http_proxy": "http://p1:3128"}, enabled=False)
-    assert decision == ProxyDecision(None, ("proxy use turned off: connecting directly",))
+    assert decision == ProxyDecision(
+        None, ("http_proxy not used (proxy use turned off): connecting directly",)
+    )
 
 
 def test_environ_defaults_to_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,8 @@ from check_grpc_health.text import clean_text, quote, seconds, state_name, subje
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
+    from check_grpc_health.core.options import ProbeOptions
+
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
 
@@ -185,6 +187,7 @@ class HealthSummary(nagiosplugin.Summary):
         return lines
 
     def _details(self, results: nagiosplugin.Results) -> Iterator[str]:
+        yield from proxy_notes(self.options.probe)
         names = ("connect_time", "rpc_time", "time")
         known = [f"{name} {seconds(_value(results[name]))}" for name in names if name in results]
         if known:
@@ -198,6 +201,17 @@ class HealthSummary(nagiosplugin.Summary):
                     f"certificate: subject {info.subject}, issuer {info.issuer}, "
                     f"expires {info.not_after:%Y-%m-%d %H:%M:%S} UTC"
                 )
+
+
+def proxy_notes(options: ProbeOptions) -> list[str]:
+    """For ``-v``: whether grpcio sends the check through an HTTP proxy, and why.
+
+    Read from the environment as grpcio reads it; credentials are never shown.
+    """
+    from check_grpc_health.core.proxy import proxy_for
+
+    decision = proxy_for(options.target, enabled=options.use_proxy)
+    return [f"proxy: {clean_text(note)}" for note in decision.notes]
 
 
 def _judged(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:

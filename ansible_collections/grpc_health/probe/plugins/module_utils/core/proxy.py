@@ -97,14 +97,12 @@ def proxy_for(
             f"{', '.join(upper)} set, but grpcio reads only lower-case "
             f"{'/'.join(PROXY_VARIABLES)}: no proxy"
         )
-    if not enabled:
-        if any(name in env for name in PROXY_VARIABLES):
-            notes.append("proxy use turned off: connecting directly")
-        return ProxyDecision(None, tuple(notes))
-    if target.grpc_target.startswith(_NEVER_PROXIED):
-        return ProxyDecision(None, tuple(notes))
     found = _setting(env)
-    if found is None:
+    if not enabled:
+        if found is not None:
+            notes.append(f"{found[0]} not used (proxy use turned off): connecting directly")
+        return ProxyDecision(None, tuple(notes))
+    if target.grpc_target.startswith(_NEVER_PROXIED) or found is None:
         return ProxyDecision(None, tuple(notes))
     source, setting = found
     if not setting:
