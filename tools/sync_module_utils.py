@@ -39,6 +39,7 @@ MODULES = (
     "watch",
     "discovery",
     "proxy",
+    "family",
 )
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"
