@@ -352,7 +352,7 @@ Usage:
   -gzip
     \tuse GZIPCompressor for requests and GZIPDecompressor for response (default: false)
   -no-proxy
-    \tconnect directly, ignoring grpc_proxy/https_proxy/http_proxy (not in the Go tool)
+    \tignore *_proxy variables (not in the Go tool)
   -rpc-header value
     \tadditional RPC headers in 'name: value' format. May specify more than one via \
 multiple flags.

@@ -143,11 +143,7 @@ FLAGS: tuple[Flag, ...] = (
         "use GZIPCompressor for requests and GZIPDecompressor for response (default: false)",
     ),
     Flag(
-        "no-proxy",
-        Kind.BOOL,
-        "no_proxy",
-        "false",
-        "connect directly, ignoring grpc_proxy/https_proxy/http_proxy (not in the Go tool)",
+        "no-proxy", Kind.BOOL, "no_proxy", "false", "ignore *_proxy variables (not in the Go tool)"
     ),
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
     Flag("version", Kind.BOOL, "version", "false", "print the probe version and exit"),
