@@ -15,6 +15,7 @@ so a refusal fails at once and closing is instant.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -112,6 +113,10 @@ class HealthChannel:
             channel_options.append(("grpc.default_authority", authority))
         if not use_proxy:
             channel_options.append(("grpc.enable_http_proxy", 0))
+            if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
+                # The address-level proxy ignores grpc.enable_http_proxy; an empty
+                # setting turns it off (grpcio logs an error line about it).
+                channel_options.append(("grpc.address_http_proxy", ""))
         if reconnect_backoff is not None:
             backoff_ms = max(int(reconnect_backoff * 1000), 10)
             channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
