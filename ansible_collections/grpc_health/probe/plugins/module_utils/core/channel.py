@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
     from .options import ProbeOptions
     from .results import CertificateInfo
-    from .targets import Target
-    from .tls import TlsOptions
 
 # grpc core connectivity states, as cygrpc numbers them.
 _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
@@ -108,7 +106,16 @@ class HealthChannel:
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
-        target, tls, authority, use_proxy = _dialled(options)
+        target, tls, authority, use_proxy = (
+            options.target,
+            options.tls,
+            options.authority,
+            options.use_proxy,
+        )
+        if options.family:
+            from .family import family_route
+
+            target, tls, authority, use_proxy = family_route(options)
         if authority:
             channel_options.append(("grpc.default_authority", authority))
         if not use_proxy:
@@ -307,35 +314,6 @@ class HealthChannel:
             wait_for_ready=True,
         )
         return call
-
-
-def _dialled(options: ProbeOptions) -> tuple[Target, TlsOptions | None, str | None, bool]:
-    """The target to dial, its TLS settings, ``:authority``, and whether a proxy may be used.
-
-    With one address family asked for, the core resolves the name itself and dials
-    its addresses of that family; the name stays the ``:authority`` and the name TLS
-    verifies (and sends as SNI), as for a channel to the name itself. Whether the
-    environment's proxy applies is decided on the name too (grpcio would match
-    ``no_proxy`` against the address); through a proxy only the first address is
-    dialled, as grpcio would send a whole list to the proxy as one ``CONNECT``.
-    """
-    target, tls, authority = options.target, options.tls, options.authority
-    if not options.family:
-        return target, tls, authority, options.use_proxy
-    from .family import pin_family
-
-    pinned = pin_family(target, options.family, options.connect_timeout)
-    if pinned is target:
-        return target, tls, authority, options.use_proxy
-    if tls is not None and not tls.server_name:
-        tls = tls._replace(server_name=target.host)
-    name = f"[{target.host}]" if ":" in str(target.host) else target.host
-    from .proxy import proxy_for
-
-    proxied = proxy_for(target, enabled=options.use_proxy).route is not None
-    if proxied and pinned.address is not None:
-        pinned = pinned._replace(grpc_target=pinned.grpc_target.partition(",")[0])
-    return pinned, tls, authority or f"{name}:{target.port}", proxied
 
 
 def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
