@@ -2,7 +2,9 @@
 
 Layer: adapter (the fleet). Every line is the plugin's own check
 (:func:`check_grpc_health.plugin.check.build_check`), so states, thresholds and
-messages are exactly the plugin's. A check without a result by the deadline is CRITICAL.
+messages are exactly the plugin's. Lines of the same target and transport share one
+connection (:mod:`check_grpc_health.fleet.channels`). A check without a result by the
+deadline is CRITICAL.
 """
 
 from __future__ import annotations
@@ -14,50 +16,82 @@ import nagiosplugin
 
 from check_grpc_health.plugin.check import build_check
 from check_grpc_health.plugin.document import check_document, failure_document
-from check_grpc_health.text import clean_text, scrub
+from check_grpc_health.plugin.options import NAME
+from check_grpc_health.text import clean_text, scrub, state_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from nagiosplugin.state import ServiceState
 
+    from check_grpc_health.fleet.channels import SharedChannels
     from check_grpc_health.fleet.file import Entry
 
 
 class Outcome(NamedTuple):
-    """What one target's check found, in the forms the outputs need."""
+    """What one line's check found, in the forms the outputs need.
+
+    ``perfdata`` holds the plugin's perfdata values (``label=value;warn;crit;min;max``),
+    ``started`` and ``finished`` the wall-clock (Unix) times of the check.
+    """
 
     entry: Entry
     state: ServiceState
     summary: str
     document: dict[str, Any]
+    perfdata: tuple[str, ...] = ()
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def status_line(self) -> str:
+        """The plugin's own first output line, without perfdata: ``GRPC_HEALTH OK - ...``."""
+        return f"{NAME} {state_name(self.state)} - {self.summary}"
 
 
-def check_entry(entry: Entry) -> Outcome:
-    """Run one target's plugin check in this thread."""
+def check_entry(entry: Entry, channels: SharedChannels | None = None) -> Outcome:
+    """Run one line's plugin check in this thread."""
+    started = time.time()
     if entry.options is None:
         message = entry.error or "unusable line"
         document = failure_document(nagiosplugin.Unknown, message)
-        return Outcome(entry, nagiosplugin.Unknown, message, document)
-    check = build_check(entry.options)
+        return Outcome(entry, nagiosplugin.Unknown, message, document, (), started, started)
+    options = entry.options
+    shared = channels is not None and not _judges_connect_time(entry)
+    check = build_check(options, channels if shared else None)
     check()
     # As the plugin's own output does: no metadata value may reach the output.
-    summary = scrub(clean_text(check.summary_str), entry.options.probe.metadata)
-    return Outcome(entry, check.state, summary, check_document(check, entry.options))
+    metadata = options.probe.metadata
+    summary = scrub(clean_text(check.summary_str), metadata)
+    perfdata = tuple(scrub(item, metadata) for item in check.perfdata)
+    document = check_document(check, options)
+    return Outcome(entry, check.state, summary, document, perfdata, started, time.time())
 
 
-def run_fleet(entries: Sequence[Entry], budget: float, concurrency: int) -> list[Outcome]:
+def _judges_connect_time(entry: Entry) -> bool:
+    from check_grpc_health.plugin.options import Thresholds
+
+    return entry.options is not None and entry.options.connect_time != Thresholds()
+
+
+def run_fleet(
+    entries: Sequence[Entry], budget: float, concurrency: int, *, share: bool = True
+) -> list[Outcome]:
     """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL."""
     from concurrent.futures import ThreadPoolExecutor, wait
 
+    from check_grpc_health.fleet.channels import SharedChannels
+
     deadline = time.monotonic() + budget
+    channels = SharedChannels() if share else None
     pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(entries))))
-    futures = [pool.submit(check_entry, entry) for entry in entries]
+    futures = [pool.submit(check_entry, entry, channels) for entry in entries]
     wait(futures, timeout=max(0.0, deadline - time.monotonic()))
     # Checks past the deadline are abandoned, not waited for: each has its own
     # deadlines and ends soon, and the process exits without joining them.
     pool.shutdown(wait=False, cancel_futures=True)
     outcomes = []
+    now = time.time()
     for entry, future in zip(entries, futures, strict=True):
         if future.done() and not future.cancelled() and future.exception() is None:
             outcomes.append(future.result())
@@ -68,7 +102,8 @@ def run_fleet(entries: Sequence[Entry], budget: float, concurrency: int) -> list
         else:
             message = f"no result within the fleet's {budget:g}s deadline (-t)"
             state = nagiosplugin.Critical
-        outcomes.append(Outcome(entry, state, message, failure_document(state, message)))
+        document = failure_document(state, message)
+        outcomes.append(Outcome(entry, state, message, document, (), now - budget, now))
     return outcomes
 
 

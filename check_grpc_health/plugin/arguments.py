@@ -7,6 +7,7 @@ this module does not import grpc, so a bad command line fails fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -101,7 +102,9 @@ def read_metadata_env(text: str, environ: Mapping[str, str]) -> tuple[str, str]:
     return parse_metadata(f"{key}: {environ[variable]}")
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The plugin's parser, built once per process: the fleet parses every line with it."""
     import argparse
 
     class Parser(argparse.ArgumentParser):

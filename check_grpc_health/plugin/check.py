@@ -33,7 +33,12 @@ from check_grpc_health.plugin.options import NAME, PluginOptions
 from check_grpc_health.text import clean_text, quote, seconds, state_name, subject
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Callable, Generator, Iterator
+
+    from check_grpc_health.core.channel import HealthChannel
+    from check_grpc_health.core.options import ProbeOptions
+
+    ChannelSource = Callable[[ProbeOptions], HealthChannel]
 
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
@@ -42,12 +47,15 @@ class HealthResource(nagiosplugin.Resource):
     """Domain model: the health of one gRPC server, learnt with one core probe.
 
     Keeps what it learnt (``result`` or ``failure``) for the JSON rendering.
+    ``channel_for``, when given, supplies an open channel to probe on (the fleet
+    shares one between checks of the same target); otherwise each probe opens its own.
     """
 
     name = NAME
 
-    def __init__(self, options: PluginOptions) -> None:
+    def __init__(self, options: PluginOptions, channel_for: ChannelSource | None = None) -> None:
         self.options = options
+        self.channel_for = channel_for
         self.result: ProbeResult | None = None
         self.failure: ConnectFailure | None = None
         self.elapsed = 0.0
@@ -69,6 +77,8 @@ class HealthResource(nagiosplugin.Resource):
 
                 result = probe_all_services(options)
                 self.labels = service_labels([item.service for item in result.services])
+            elif self.channel_for is not None:
+                result = probe(options, self.channel_for(options))
             else:
                 result = probe(options)
         except InvalidArgument as error:
@@ -214,14 +224,20 @@ def _value(result: nagiosplugin.Result) -> Any:
     return result.metric.value
 
 
-def build_check(options: PluginOptions) -> nagiosplugin.Check:
-    """The check for ``options``: call it (``check()``), then read ``check.state``."""
+def build_check(
+    options: PluginOptions, channel_for: ChannelSource | None = None
+) -> nagiosplugin.Check:
+    """The check for ``options``: call it (``check()``), then read ``check.state``.
+
+    ``channel_for`` supplies a shared open channel (see :class:`HealthResource`); the
+    ``--all-addresses`` and ``--all-services`` modes always open their own.
+    """
     if options.all_addresses:
         from check_grpc_health.plugin.backends import build_backends_check
 
         return build_backends_check(options)
     return nagiosplugin.Check(
-        HealthResource(options),
+        HealthResource(options, channel_for),
         ConnectionContext(),
         HealthContext(options),
         DecimalContext("time", options.time),
