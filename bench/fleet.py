@@ -1,107 +1,182 @@
-"""A fleet of targets: one check_grpc_health_fleet process against separate plugin runs.
+"""The fleet at scale: wall time, CPU per target and peak memory of one fleet process.
 
-Starts ``--servers`` local health servers and writes a fleet file of ``--targets``
-lines spread over them, then times, side by side:
+Starts ``--servers`` local health servers in another process (so their CPU is not the
+fleet's), writes fleet files of 100, 1,000, 3,000 and 10,000 labelled lines spread over
+them, runs ``check_grpc_health_fleet`` on each ``--rounds`` times, and reports the
+medians of:
 
-- ``fleet``: one ``check_grpc_health_fleet`` process for all targets;
-- ``separate, sequential``: one ``check_grpc_health`` process per target, one after
-  another (a cron loop);
-- ``separate, N at a time``: the same processes, ``--parallel`` at once (xargs -P).
+- wall time of the run;
+- the fleet process's own CPU (user + sys, from ``os.wait4``) per target;
+- the fleet process's peak RSS (``ru_maxrss``).
 
-    python bench/fleet.py                  # 200 targets over 20 servers, 3 rounds
-    python bench/fleet.py --targets 50 --rounds 5
+With ``--icinga2-api URL --icinga2-user NAME`` (password in ``ICINGA2_API_PASSWORD``)
+and ``--icinga2-ca FILE`` it also times submitting ``--submit`` results to a real
+Icinga 2 API: the fleet file names ``bench-N!grpc`` services, which must exist there
+(``--print-icinga2-config N`` prints matching Icinga 2 objects).
+
+    python bench/fleet.py                        # 100, 1000, 3000, 10000 targets
+    python bench/fleet.py --sizes 3000 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from concurrent import futures
 from pathlib import Path
 
-import grpc
-from grpc_health.v1 import health, health_pb2_grpc
-
 BIN = Path(sys.executable).parent
+SERVICES = 50
+GOALS = {3000: 0.5, 10000: 0.6}  # CPU ms per target
 
 
-def start_servers(count: int) -> list[tuple[grpc.Server, int]]:
+def serve(count: int) -> None:
+    """Run ``count`` health servers; print their ports; serve until stdin closes."""
+    from concurrent import futures
+
+    import grpc
+    from grpc_health.v1 import health, health_pb2_grpc
+
     servers = []
     for _ in range(count):
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         servicer = health.HealthServicer(experimental_non_blocking=False)
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
         servicer.set("", 1)
+        for number in range(SERVICES):
+            servicer.set(f"svc{number}", 1)
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         servers.append((server, port))
-    return servers
+    print(" ".join(str(port) for _, port in servers), flush=True)
+    sys.stdin.read()
+    for server, _ in servers:
+        server.stop(None)
 
 
-def timed(argv: list[str]) -> tuple[float, int]:
+def fleet_text(ports: list[int], targets: int, prefix: str = "bench") -> str:
+    lines = []
+    for number in range(targets):
+        port = ports[number % len(ports)]
+        lines.append(
+            f"{prefix}-{number}!grpc: -H 127.0.0.1:{port} -s svc{number % SERVICES} -w 0.5 -c 1\n"
+        )
+    return "".join(lines)
+
+
+def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds (user + sys), peak RSS in KiB, exit code of one run."""
     started = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, check=False)
-    return time.perf_counter() - started, done.returncode
-
-
-def separate_runs(addresses: list[str], parallel: int) -> tuple[float, int]:
-    """Run one plugin process per address, ``parallel`` at a time; worst exit code."""
-    started = time.perf_counter()
-    worst = 0
-    plugin = str(BIN / "check_grpc_health")
-    pending = list(addresses)
-    running: list[subprocess.Popen[bytes]] = []
-    while pending or running:
-        while pending and len(running) < parallel:
-            argv = [plugin, "-H", pending.pop()]
-            running.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
-        finished = running.pop(0)
-        worst = max(worst, finished.wait())
-    return time.perf_counter() - started, worst
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    assert process.stderr is not None
+    error = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if error:
+        print(error, file=sys.stderr, end="")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, process.returncode
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--targets", type=int, default=200)
+    parser.add_argument("--sizes", default="100,1000,3000,10000")
     parser.add_argument("--servers", type=int, default=20)
-    parser.add_argument("--parallel", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--timeout", default="30", help="the fleet's -t")
+    parser.add_argument("--concurrency", help="the fleet's --concurrency (default: its own)")
+    parser.add_argument("--serve", type=int, metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--icinga2-api", metavar="URL")
+    parser.add_argument("--icinga2-user", metavar="NAME")
+    parser.add_argument("--icinga2-ca", metavar="FILE")
+    parser.add_argument("--submit", type=int, default=1000, metavar="N")
+    parser.add_argument("--print-icinga2-config", type=int, metavar="N")
     args = parser.parse_args()
-    servers = start_servers(args.servers)
-    addresses = [f"127.0.0.1:{servers[i % len(servers)][1]}" for i in range(args.targets)]
-    results: dict[str, list[float]] = {}
+    if args.serve:
+        serve(args.serve)
+        return 0
+    if args.print_icinga2_config:
+        sys.stdout.write(icinga2_config(args.print_icinga2_config))
+        return 0
+    sizes = [int(size) for size in args.sizes.split(",")]
+    servers = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(args.servers)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert servers.stdout is not None and servers.stdin is not None
+    ports = [int(port) for port in servers.stdout.readline().split()]
+    fleet = str(BIN / "check_grpc_health_fleet")
+    extra = [] if args.concurrency is None else ["--concurrency", args.concurrency]
+    rows = []
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            fleet_file = Path(tmp) / "fleet.txt"
-            fleet_file.write_text("".join(f"-H {address}\n" for address in addresses))
-            fleet = [str(BIN / "check_grpc_health_fleet"), str(fleet_file)]
-            for _ in range(args.rounds):
-                for name, run in (
-                    ("fleet (one process)", lambda: timed(fleet)),
-                    ("separate, sequential", lambda: separate_runs(addresses, 1)),
-                    (
-                        f"separate, {args.parallel} at a time",
-                        lambda: separate_runs(addresses, args.parallel),
-                    ),
-                ):
-                    seconds, code = run()
+            for size in sizes:
+                path = Path(tmp) / f"fleet-{size}.txt"
+                path.write_text(fleet_text(ports, size))
+                samples = []
+                for _ in range(args.rounds):
+                    wall, cpu, rss, code = run_measured([fleet, "-t", args.timeout, *extra, str(path)])
                     if code != 0:
-                        print(f"{name}: exit code {code}", file=sys.stderr)
+                        print(f"{size} targets: exit code {code}", file=sys.stderr)
                         return 1
-                    results.setdefault(name, []).append(seconds)
+                    samples.append((wall, cpu, rss))
+                rows.append((size, *(statistics.median(s[i] for s in samples) for i in range(3))))
+            submit = None
+            if args.icinga2_api:
+                submit = icinga2_submit(args, ports, Path(tmp), fleet)
     finally:
-        for server, _ in servers:
-            server.stop(None)
-    base = statistics.median(results["fleet (one process)"])
-    print(f"{args.targets} targets over {args.servers} local servers, {args.rounds} rounds")
-    for name, samples in results.items():
-        median = statistics.median(samples)
-        print(f"{name:<24} median {median:7.2f} s   {median / base:6.1f}x the fleet")
+        servers.stdin.close()
+        servers.wait(timeout=30)
+    print(f"{args.servers} local servers in another process, median of {args.rounds} rounds")
+    print(f"{'targets':>8}  {'wall s':>7}  {'CPU ms/target':>13}  {'peak RSS MiB':>12}  goal")
+    for size, wall, cpu, rss in rows:
+        per_target = cpu * 1000 / size
+        goal = GOALS.get(size)
+        verdict = "" if goal is None else f"<= {goal} ms: {'met' if per_target <= goal else 'MISSED'}"
+        print(f"{size:>8}  {wall:7.2f}  {per_target:13.3f}  {rss / 1024:12.1f}  {verdict}")
+    if len(rows) > 1:
+        growth = (rows[-1][3] - rows[0][3]) / 1024
+        print(f"RSS growth {rows[0][0]} -> {rows[-1][0]} targets: {growth:.1f} MiB (goal <= 40)")
+    if submit is not None:
+        print(f"{args.submit} results into the Icinga 2 API: median {submit:.2f} s (goal < 5 s)")
     return 0
+
+
+def icinga2_config(count: int) -> str:
+    """Icinga 2 objects for ``count`` benchmark services (passive, one dummy host)."""
+    lines = [
+        'object Host "bench" { check_command = "dummy"; enable_active_checks = false }\n'
+    ]
+    for number in range(count):
+        lines.append(
+            f'object Host "bench-{number}" {{ check_command = "dummy"; '
+            "enable_active_checks = false }\n"
+            f'object Service "grpc" {{ host_name = "bench-{number}"; '
+            'check_command = "dummy"; enable_active_checks = false }\n'
+        )
+    return "".join(lines)
+
+
+def icinga2_submit(args: argparse.Namespace, ports: list[int], tmp: Path, fleet: str) -> float:
+    """Median wall time of a fleet run of ``--submit`` lines into the Icinga 2 API."""
+    path = tmp / "submit.txt"
+    path.write_text(fleet_text(ports, args.submit))
+    argv = [fleet, "-t", args.timeout, "--icinga2-api", args.icinga2_api]
+    argv += ["--icinga2-user", args.icinga2_user, "--icinga2-ca", args.icinga2_ca, str(path)]
+    walls = []
+    for _ in range(args.rounds):
+        wall, _, _, code = run_measured(argv)
+        if code != 0:
+            raise SystemExit(f"submitting to the Icinga 2 API: exit code {code}")
+        walls.append(wall)
+    return statistics.median(walls)
 
 
 if __name__ == "__main__":

@@ -296,3 +296,20 @@ def test_the_target_column_tells_lines_for_one_host_apart(
         ("OK", f"{address} #5"),
         ("OK", f"ipv4:{address} --all-addresses"),
     ]
+
+
+def test_lines_on_one_unreachable_target_share_its_one_failed_connect(
+    tmp_path: Path, black_hole_address: str, server: HealthServer
+) -> None:
+    # 40 lines each waiting out its own 1.5 s connect timeout would need 7.5 s with 8
+    # at once: past the fleet's 4 s deadline. Sharing the connection, they need 1.5 s.
+    path = tmp_path / "fleet.txt"
+    lines = [f"-H {black_hole_address} -s svc{n} --connect-timeout 1.5\n" for n in range(40)]
+    path.write_text("".join(lines) + f"-H {server.address} -s ready\n")
+    done = run_fleet(path, "-t", "4", "--json")
+    assert done.returncode == 2
+    documents = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [d["error"] for d in documents[:40]] == [
+        f"timed out connecting to {black_hole_address} after 1.5s"
+    ] * 40
+    assert documents[40]["summary"].startswith(f"{server.address}: service 'ready' is SERVING")

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 # Characters a label may not hold: the command pipe's field separator, the perfdata
 # separator, quotes, and anything that is not one printable word.
 _LABEL_FORBIDDEN = frozenset(";|'\"`\\")
+# Without these, shlex.split(line) == line.split().
+_SHELL_CHARS = frozenset("'\"\\")
 PRINTS_AND_EXITS = (
     "-h/--help and -V/--version print text and exit instead of checking: "
     "they have no place in a fleet line"
@@ -111,7 +113,7 @@ def _parse_lines(text: str, environ: Mapping[str, str], budget: float) -> list[E
                 continue
             label = None
             try:
-                label, words = _split_label(shlex.split(line))
+                label, words = _split_label(_words(line))
                 options = parse_arguments(words, environ)
                 if label is not None and label in labels:
                     raise InvalidArgument(f"label {label} is already used on line {labels[label]}")
@@ -130,6 +132,13 @@ def _parse_lines(text: str, environ: Mapping[str, str], budget: float) -> list[E
                 labels[label] = number
             entries.append(Entry(number, line, _within(options, budget), None, label))
     return entries
+
+
+def _words(line: str) -> list[str]:
+    """The line's words as a shell would split them (``shlex``, only when needed: slow)."""
+    if _SHELL_CHARS.isdisjoint(line):
+        return line.split()
+    return shlex.split(line)
 
 
 def _split_label(words: list[str]) -> tuple[Label | None, list[str]]:

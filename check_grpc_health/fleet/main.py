@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 8
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -16,7 +16,7 @@ import nagiosplugin
 
 from check_grpc_health.plugin.check import build_check
 from check_grpc_health.plugin.document import check_document, failure_document
-from check_grpc_health.plugin.options import NAME
+from check_grpc_health.plugin.options import NAME, Thresholds
 from check_grpc_health.text import clean_text, scrub, state_name
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
     from check_grpc_health.fleet.channels import SharedChannels
     from check_grpc_health.fleet.file import Entry
+
+
+_NO_THRESHOLDS = Thresholds()
 
 
 class Outcome(NamedTuple):
@@ -62,16 +65,15 @@ def check_entry(entry: Entry, channels: SharedChannels | None = None) -> Outcome
     check()
     # As the plugin's own output does: no metadata value may reach the output.
     metadata = options.probe.metadata
-    summary = scrub(clean_text(check.summary_str), metadata)
-    perfdata = tuple(scrub(item, metadata) for item in check.perfdata)
     document = check_document(check, options)
+    # The document holds the summary already: wording it again costs as much as judging.
+    summary = scrub(clean_text(document["summary"]), metadata)
+    perfdata = tuple(scrub(item, metadata) for item in check.perfdata)
     return Outcome(entry, check.state, summary, document, perfdata, started, time.time())
 
 
 def _judges_connect_time(entry: Entry) -> bool:
-    from check_grpc_health.plugin.options import Thresholds
-
-    return entry.options is not None and entry.options.connect_time != Thresholds()
+    return entry.options is not None and entry.options.connect_time != _NO_THRESHOLDS
 
 
 def run_fleet(

@@ -35,10 +35,9 @@ from check_grpc_health.text import clean_text, quote, seconds, state_name, subje
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
 
-    from check_grpc_health.core.channel import HealthChannel
     from check_grpc_health.core.options import ProbeOptions
 
-    ChannelSource = Callable[[ProbeOptions], HealthChannel]
+    Prober = Callable[[ProbeOptions], ProbeResult]
 
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
@@ -47,15 +46,15 @@ class HealthResource(nagiosplugin.Resource):
     """Domain model: the health of one gRPC server, learnt with one core probe.
 
     Keeps what it learnt (``result`` or ``failure``) for the JSON rendering.
-    ``channel_for``, when given, supplies an open channel to probe on (the fleet
-    shares one between checks of the same target); otherwise each probe opens its own.
+    ``prober``, when given, replaces the core's ``probe`` (the fleet's probes share
+    one channel between checks of the same target); it raises as ``probe`` does.
     """
 
     name = NAME
 
-    def __init__(self, options: PluginOptions, channel_for: ChannelSource | None = None) -> None:
+    def __init__(self, options: PluginOptions, prober: Prober | None = None) -> None:
         self.options = options
-        self.channel_for = channel_for
+        self.prober = prober
         self.result: ProbeResult | None = None
         self.failure: ConnectFailure | None = None
         self.elapsed = 0.0
@@ -77,8 +76,8 @@ class HealthResource(nagiosplugin.Resource):
 
                 result = probe_all_services(options)
                 self.labels = service_labels([item.service for item in result.services])
-            elif self.channel_for is not None:
-                result = probe(options, self.channel_for(options))
+            elif self.prober is not None:
+                result = self.prober(options)
             else:
                 result = probe(options)
         except InvalidArgument as error:
@@ -224,20 +223,18 @@ def _value(result: nagiosplugin.Result) -> Any:
     return result.metric.value
 
 
-def build_check(
-    options: PluginOptions, channel_for: ChannelSource | None = None
-) -> nagiosplugin.Check:
+def build_check(options: PluginOptions, prober: Prober | None = None) -> nagiosplugin.Check:
     """The check for ``options``: call it (``check()``), then read ``check.state``.
 
-    ``channel_for`` supplies a shared open channel (see :class:`HealthResource`); the
-    ``--all-addresses`` and ``--all-services`` modes always open their own.
+    ``prober`` replaces the core's probe (see :class:`HealthResource`); the
+    ``--all-addresses`` and ``--all-services`` modes always use their own.
     """
     if options.all_addresses:
         from check_grpc_health.plugin.backends import build_backends_check
 
         return build_backends_check(options)
     return nagiosplugin.Check(
-        HealthResource(options, channel_for),
+        HealthResource(options, prober),
         ConnectionContext(),
         HealthContext(options),
         DecimalContext("time", options.time),
