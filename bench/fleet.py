@@ -68,10 +68,10 @@ def fleet_text(ports: list[int], targets: int, prefix: str = "bench") -> str:
     return "".join(lines)
 
 
-def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, int]:
+def run_measured(argv: list[str]) -> tuple[float, float, int, int]:
     """Wall seconds, CPU seconds (user + sys), peak RSS in KiB, exit code of one run."""
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     assert process.stderr is not None
@@ -110,7 +110,8 @@ def main() -> int:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert servers.stdout is not None and servers.stdin is not None
+    assert servers.stdout is not None
+    assert servers.stdin is not None
     ports = [int(port) for port in servers.stdout.readline().split()]
     fleet = str(BIN / "check_grpc_health_fleet")
     extra = [] if args.concurrency is None else ["--concurrency", args.concurrency]
@@ -122,7 +123,8 @@ def main() -> int:
                 path.write_text(fleet_text(ports, size))
                 samples = []
                 for _ in range(args.rounds):
-                    wall, cpu, rss, code = run_measured([fleet, "-t", args.timeout, *extra, str(path)])
+                    argv = [fleet, "-t", args.timeout, *extra, str(path)]
+                    wall, cpu, rss, code = run_measured(argv)
                     if code != 0:
                         print(f"{size} targets: exit code {code}", file=sys.stderr)
                         return 1
@@ -139,7 +141,9 @@ def main() -> int:
     for size, wall, cpu, rss in rows:
         per_target = cpu * 1000 / size
         goal = GOALS.get(size)
-        verdict = "" if goal is None else f"<= {goal} ms: {'met' if per_target <= goal else 'MISSED'}"
+        verdict = ""
+        if goal is not None:
+            verdict = f"<= {goal} ms: {'met' if per_target <= goal else 'MISSED'}"
         print(f"{size:>8}  {wall:7.2f}  {per_target:13.3f}  {rss / 1024:12.1f}  {verdict}")
     if len(rows) > 1:
         growth = (rows[-1][3] - rows[0][3]) / 1024
@@ -151,9 +155,7 @@ def main() -> int:
 
 def icinga2_config(count: int) -> str:
     """Icinga 2 objects for ``count`` benchmark services (passive, one dummy host)."""
-    lines = [
-        'object Host "bench" { check_command = "dummy"; enable_active_checks = false }\n'
-    ]
+    lines = ['object Host "bench" { check_command = "dummy"; enable_active_checks = false }\n']
     for number in range(count):
         lines.append(
             f'object Host "bench-{number}" {{ check_command = "dummy"; '

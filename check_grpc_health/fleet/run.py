@@ -79,34 +79,54 @@ def _judges_connect_time(entry: Entry) -> bool:
 def run_fleet(
     entries: Sequence[Entry], budget: float, concurrency: int, *, share: bool = True
 ) -> list[Outcome]:
-    """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL."""
-    from concurrent.futures import ThreadPoolExecutor, wait
+    """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL.
+
+    ``concurrency`` threads take the next line as they come free. (A thread pool's
+    future per line would cost a lock, a condition and a queue entry each: at 10,000
+    lines, megabytes and milliseconds for nothing.)
+    """
+    import threading
 
     from check_grpc_health.fleet.channels import SharedChannels
 
     deadline = time.monotonic() + budget
     channels = SharedChannels() if share else None
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(entries))))
-    futures = [pool.submit(check_entry, entry, channels) for entry in entries]
-    wait(futures, timeout=max(0.0, deadline - time.monotonic()))
-    # Checks past the deadline are abandoned, not waited for: each has its own
-    # deadlines and ends soon, and the process exits without joining them.
-    pool.shutdown(wait=False, cancel_futures=True)
-    outcomes = []
+    found: list[Outcome | None] = [None] * len(entries)
+    pending = iter(range(len(entries)))
+    taking = threading.Lock()
+
+    def work() -> None:
+        while time.monotonic() < deadline:
+            with taking:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                found[index] = check_entry(entries[index], channels)
+            except Exception as error:  # a defect must cost one line, not the run
+                message = f"check failed: {clean_text(str(error))}"
+                found[index] = _failure(entries[index], nagiosplugin.Unknown, message, 0.0)
+
+    # Daemon threads: checks past the deadline are abandoned, not waited for. Each has
+    # its own deadlines and ends soon, and the process exits without joining them.
+    workers = [
+        threading.Thread(target=work, name="fleet-check", daemon=True)
+        for _ in range(max(1, min(concurrency, len(entries))))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    late = f"no result within the fleet's {budget:g}s deadline (-t)"
+    return [
+        outcome or _failure(entry, nagiosplugin.Critical, late, budget)
+        for entry, outcome in zip(entries, list(found), strict=True)
+    ]
+
+
+def _failure(entry: Entry, state: ServiceState, message: str, took: float) -> Outcome:
     now = time.time()
-    for entry, future in zip(entries, futures, strict=True):
-        if future.done() and not future.cancelled() and future.exception() is None:
-            outcomes.append(future.result())
-            continue
-        if future.done() and not future.cancelled():
-            message = f"check failed: {clean_text(str(future.exception()))}"
-            state = nagiosplugin.Unknown
-        else:
-            message = f"no result within the fleet's {budget:g}s deadline (-t)"
-            state = nagiosplugin.Critical
-        document = failure_document(state, message)
-        outcomes.append(Outcome(entry, state, message, document, (), now - budget, now))
-    return outcomes
+    return Outcome(entry, state, message, failure_document(state, message), (), now - took, now)
 
 
 def worst(outcomes: Sequence[Outcome]) -> ServiceState:
