@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -313,3 +316,22 @@ def test_lines_on_one_unreachable_target_share_its_one_failed_connect(
         f"timed out connecting to {black_hole_address} after 1.5s"
     ] * 40
     assert documents[40]["summary"].startswith(f"{server.address}: service 'ready' is SERVING")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
+def test_any_fleet_text_parses_to_entries_or_clean_errors(lines: list[str]) -> None:
+    import contextlib
+    import io
+
+    from check_grpc_health.fleet.file import _parse_lines
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        entries = _parse_lines("\n".join(lines), {}, 10.0)
+    assert printed.getvalue() == ""
+    for entry in entries:
+        assert (entry.options is None) == (entry.error is not None)
+        if entry.error is not None:
+            assert entry.error.startswith(f"line {entry.line}: ")
+            assert "\n" not in entry.error

@@ -184,6 +184,27 @@ def test_icinga2_api_down_is_one_line_and_the_password_appears_nowhere(
     )
 
 
+def test_a_result_that_stops_coming_turns_unknown_after_its_ttl(
+    icinga2_api: Icinga2Api, tmp_path: Path, server: HealthServer
+) -> None:
+    path = fleet_file(tmp_path, f"web2!grpc-stale: -H {server.address} -s ready\n")
+    password = icinga2_api.password_file.read_text().strip()
+    options = [o for o in api_options(icinga2_api) if o != str(icinga2_api.password_file)]
+    options.remove("--icinga2-password-file")
+    done = fleet(str(path), "-v", "--ttl", "1", *options, env={"ICINGA2_API_PASSWORD": password})
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "1 targets: 1 OK")
+    assert done.stderr.splitlines() == [
+        f"{PREFIX}icinga2-api: POST /v1/actions/process-check-result web2!grpc-stale: 200",
+        f"{PREFIX}icinga2-api: 1 results delivered",
+    ]
+    assert password not in done.stdout + done.stderr
+    fresh = icinga2_api.service("web2!grpc-stale")
+    assert (fresh.state, fresh.active) == (0, False)
+    stale = icinga2_api.wait_for_result("web2!grpc-stale", after=fresh, timeout=15)
+    assert (stale.state, stale.active) == (3, True)
+    assert stale.output == "No Passive Check Result Received."
+
+
 def test_icinga2_api_takes_a_thousand_results(
     icinga2_api: Icinga2Api, tmp_path: Path, server: HealthServer
 ) -> None:

@@ -103,8 +103,8 @@ def run_fleet(
                 return
             try:
                 found[index] = check_entry(entries[index], channels)
-            except Exception as error:  # a defect must cost one line, not the run
-                message = f"check failed: {clean_text(str(error))}"
+            except (Exception, SystemExit) as error:  # a defect costs one line, not the run
+                message = f"check failed: {clean_text(str(error)) or type(error).__name__}"
                 found[index] = _failure(entries[index], nagiosplugin.Unknown, message, 0.0)
 
     # Daemon threads: checks past the deadline are abandoned, not waited for. Each has
