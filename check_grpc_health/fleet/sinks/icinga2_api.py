@@ -158,7 +158,9 @@ def deliver_icinga2(
         worker.join(max(0.0, deadline - time.monotonic()) + 1.0)
     with submitter.lock:
         delivery.delivered = submitter.delivered
-        for problem in submitter.rejected[:_NAMED]:
+        # In the order of the file, whichever connection met them first.
+        rejected = [problem for _, problem in sorted(submitter.rejected)]
+        for problem in rejected[:_NAMED]:
             delivery.fail(problem, 1)
         if len(submitter.rejected) > _NAMED:
             delivery.fail("more results rejected", len(submitter.rejected) - _NAMED)
@@ -195,7 +197,7 @@ class _Submitter:
         self.stop = threading.Event()
         self.delivered = 0
         self.undelivered = 0
-        self.rejected: list[str] = []
+        self.rejected: list[tuple[int, str]] = []
         self.fatal: dict[str, int] = {}
 
     def submit(self, share: list[Outcome]) -> None:
@@ -225,7 +227,8 @@ class _Submitter:
                     else:
                         self.undelivered += 1
                         line = outcome.entry.line
-                        self.rejected.append(f"{name} (line {line}) rejected: {problem}")
+                        message = f"{name} (line {line}) rejected: {problem}"
+                        self.rejected.append((line, message))
                 done += 1
         except _Fatal as fatal:
             self.stop.set()
