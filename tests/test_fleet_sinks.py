@@ -184,6 +184,43 @@ def test_icinga2_api_down_is_one_line_and_the_password_appears_nowhere(
     )
 
 
+def test_several_services_go_in_with_the_plugins_long_output(
+    icinga2_api: Icinga2Api,
+    nagios4: Nagios4,
+    tmp_path: Path,
+    start_server: Callable[..., HealthServer],
+) -> None:
+    server = start_server(statuses={"": 1, "orders": 2})
+    name = icinga2_api.create_service("web3!grpc-all")
+    path = fleet_file(tmp_path, f"{name}: -H {server.address} -s orders -s ''\n")
+    done = fleet(str(path), *api_options(icinga2_api))
+    assert (done.returncode, done.stderr) == (2, "")
+    stored = icinga2_api.service(name)
+    assert timing(stored.output) == (
+        f"GRPC_HEALTH CRITICAL - {server.address}: service 'orders' is NOT_SERVING\n"
+        "CRITICAL: service 'orders' is NOT_SERVING (Ts)\n"
+        "OK: overall health is SERVING (Ts)"
+    )
+    assert [item.split("=")[0] for item in stored.performance_data] == [
+        "connect_time",
+        "rpc_time",
+        "serving_orders",
+        "serving_overall",
+        "time",
+    ]
+    path.write_text(f"web1!grpc-payments: -H {server.address} -s orders -s ''\n")
+    piped = fleet(str(path), "--command-file", str(nagios4.command_file))
+    assert (piped.returncode, piped.stderr) == (2, "")
+    result = nagios4.wait_for_result("web1!grpc-payments")
+    assert (
+        result.output == f"GRPC_HEALTH CRITICAL - {server.address}: service 'orders' is NOT_SERVING"
+    )
+    assert timing(result.long_output) == (
+        "CRITICAL: service 'orders' is NOT_SERVING (Ts)\\nOK: overall health is SERVING (Ts)"
+    )
+    assert result.perfdata.split()[2].startswith("serving_orders=0;")
+
+
 def test_a_result_that_stops_coming_turns_unknown_after_its_ttl(
     icinga2_api: Icinga2Api, tmp_path: Path, server: HealthServer
 ) -> None:
@@ -279,7 +316,10 @@ def test_a_pipe_without_reader_is_an_error_at_once_not_a_hang(
 
 
 @pytest.mark.parametrize("summary_size", [10, 3990, 4100, 20000])
-def test_a_long_command_is_shortened_to_one_atomic_write(summary_size: int) -> None:
+@pytest.mark.parametrize("details", [(), ("CRITICAL: service 'a' is NOT_SERVING (0.1s)",)])
+def test_a_long_command_is_shortened_to_one_atomic_write(
+    summary_size: int, details: tuple[str, ...]
+) -> None:
     import select
 
     import nagiosplugin
@@ -291,16 +331,21 @@ def test_a_long_command_is_shortened_to_one_atomic_write(summary_size: int) -> N
     summary = ("é" * summary_size)[:summary_size]
     entry = Entry(1, "", None, None, Label("web1", "grpc-orders"))
     perfdata = ("time=0.5s;1;2;0", "rpc_time=0.1s;;;0")
-    outcome = Outcome(entry, nagiosplugin.Critical, summary, {}, perfdata, 1.0, 1767225600.5)
+    outcome = Outcome(
+        entry, nagiosplugin.Critical, summary, {}, perfdata, 1.0, 1767225600.5, details
+    )
     line = command_line(outcome)
     assert ATOMIC == select.PIPE_BUF
     assert len(line) <= ATOMIC
     text = line.decode("utf-8")  # never half a character
     head = "[1767225600] PROCESS_SERVICE_CHECK_RESULT;web1;grpc-orders;2;GRPC_HEALTH CRITICAL - "
     assert text.startswith(head)
-    assert text.endswith("|time=0.5s;1;2;0 rpc_time=0.1s;;;0\n")
+    long_output = "".join(f"\\n{item}" for item in details)
+    assert text.endswith(
+        f"|time=0.5s;1;2;0 rpc_time=0.1s;;;0{long_output if summary_size < 100 else ''}\n"
+    )
     if len(head) + 2 * summary_size + 40 <= ATOMIC:
-        assert text == f"{head}{summary}|time=0.5s;1;2;0 rpc_time=0.1s;;;0\n"
+        assert text == f"{head}{summary}|time=0.5s;1;2;0 rpc_time=0.1s;;;0{long_output}\n"
     else:
         assert text.count("\n") == 1
         assert "é...|time=" in text

@@ -35,7 +35,8 @@ class Outcome(NamedTuple):
     """What one line's check found, in the forms the outputs need.
 
     ``perfdata`` holds the plugin's perfdata values (``label=value;warn;crit;min;max``),
-    ``started`` and ``finished`` the wall-clock (Unix) times of the check.
+    ``started`` and ``finished`` the wall-clock (Unix) times of the check, ``details``
+    the plugin's long output lines (one per service when a line checks several).
     """
 
     entry: Entry
@@ -45,6 +46,7 @@ class Outcome(NamedTuple):
     perfdata: tuple[str, ...] = ()
     started: float = 0.0
     finished: float = 0.0
+    details: tuple[str, ...] = ()
 
     @property
     def status_line(self) -> str:
@@ -69,7 +71,11 @@ def check_entry(entry: Entry, channels: SharedChannels | None = None) -> Outcome
     # The document holds the summary already: wording it again costs as much as judging.
     summary = scrub(clean_text(document["summary"]), metadata)
     perfdata = tuple(scrub(item, metadata) for item in check.perfdata)
-    return Outcome(entry, check.state, summary, document, perfdata, started, time.time())
+    # The plugin's long output: one line per service when a line checks several.
+    verbose = check.verbose_str
+    details = tuple(scrub(clean_text(str(item)), metadata) for item in verbose) if verbose else ()
+    finished = time.time()
+    return Outcome(entry, check.state, summary, document, perfdata, started, finished, details)
 
 
 def _judges_connect_time(entry: Entry) -> bool:

@@ -34,22 +34,33 @@ _SHORTENED = "..."
 
 
 def command_line(outcome: Outcome, limit: int = ATOMIC) -> bytes:
-    """The passive check result command for a labelled outcome, at most ``limit`` bytes."""
+    """The passive check result command for a labelled outcome, at most ``limit`` bytes.
+
+    As the plugin prints it: the status line, its perfdata on the first line (Icinga 2
+    mishandles perfdata in long output), then the long output, whose line breaks are the
+    two characters backslash and n, which the daemons read as a newline. What does not fit
+    goes in this order: the long output, then the end of the status line (marked ``...``),
+    then the perfdata.
+    """
     label = outcome.entry.label
     assert label is not None
     stamp = int(outcome.finished or time.time())
     head = (
         f"[{stamp}] PROCESS_SERVICE_CHECK_RESULT;{label.host};{label.service};{outcome.state.code};"
     ).encode()
-    # The output never holds '|' or a newline (clean_text), so it cannot break the line.
-    output = outcome.status_line.encode()
-    perfdata = " ".join(outcome.perfdata).encode()
-    tail = b"|" + perfdata + b"\n" if perfdata else b"\n"
-    if len(head) + len(output) + len(tail) > limit:
-        tail = tail if len(head) + len(_SHORTENED) + len(tail) <= limit else b"\n"
-        room = max(0, limit - len(head) - len(tail) - len(_SHORTENED))
-        output = _cut(output, room) + _SHORTENED.encode()
-    return head + output + tail
+    # The texts never hold '|' or a newline (clean_text), so they cannot break the line.
+    status = outcome.status_line.encode()
+    perfdata = b"|" + " ".join(outcome.perfdata).encode() if outcome.perfdata else b""
+    details = "".join(f"\\n{item}" for item in outcome.details).encode()
+    line = head + status + perfdata + details + b"\n"
+    if len(line) <= limit:
+        return line
+    if len(head) + len(status) + len(perfdata) + 1 > limit:
+        if len(head) + len(_SHORTENED) + len(perfdata) + 1 > limit:
+            perfdata = b""
+        room = max(0, limit - len(head) - len(perfdata) - len(_SHORTENED) - 1)
+        status = _cut(status, room) + _SHORTENED.encode()
+    return head + status + perfdata + b"\n"
 
 
 def _cut(text: bytes, size: int) -> bytes:

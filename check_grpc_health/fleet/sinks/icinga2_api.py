@@ -116,7 +116,8 @@ def result_body(outcome: Outcome, api: Icinga2Api) -> dict[str, Any]:
         "type": "Service",
         "service": str(outcome.entry.label),
         "exit_status": outcome.state.code,
-        "plugin_output": outcome.status_line,
+        # Icinga 2 keeps the first line as the output, the others as the long output.
+        "plugin_output": "\n".join([outcome.status_line, *outcome.details]),
         "performance_data": list(outcome.perfdata),
         "check_source": api.check_source,
         "execution_start": outcome.started,
