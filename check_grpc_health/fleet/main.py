@@ -163,7 +163,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except InvalidArgument as error:
         print(f"check_grpc_health_fleet: {clean_text(str(error))}", file=sys.stderr)
         sys.exit(nagiosplugin.Unknown.code)
-    outcomes = run_fleet(entries, check_budget, args.concurrency)
+    # JSON and Prometheus are built from each line's --json document; the others need none.
+    documents = args.format != "table" or args.textfile is not None
+    outcomes = run_fleet(entries, check_budget, args.concurrency, documents=documents)
     sys.stdout.write(_printed(args, outcomes))
     sys.stdout.flush()
     deadline = started + budget
