@@ -2,10 +2,12 @@
 
 Layer: adapter (the fleet), the process around a run. Each line of the fleet file holds
 the arguments one ``check_grpc_health`` run would take (``-H api-1:50051 -s orders -w
-0.5``); blank lines and ``#`` comments are skipped. The checks run concurrently within
-one overall deadline; the output is a table for people or JSON lines for machines, and
-the exit code is the worst state, as a plugin's would be. It is meant for cron, and for
-inventories too large for one process per target.
+0.5``), optionally after a ``HOST!SERVICE:`` label; blank lines and ``#`` comments are
+skipped. The checks run concurrently within one overall deadline. The printed output is
+a table for people, JSON lines or the Prometheus text format; the deliveries hand the
+results to Icinga 2's API, a command pipe, or a textfile for node_exporter. The exit code
+is the worst state, as a plugin's would be, or UNKNOWN when a result was not delivered.
+It is meant for cron and timers, and for inventories too large for one process per target.
 """
 
 from __future__ import annotations
