@@ -23,7 +23,7 @@ MAX_TIMEOUT = (2**31 - 1) / 1000
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeOptions:
     """Everything :func:`check_grpc_health.core.probe.probe` needs.
 
