@@ -63,6 +63,7 @@ options:
         for example C(grpc.health.v1.Health) or C(my.package.Orders).
       - The empty string asks for the server's overall health.
       - A string or a list. With a list, every service must reach the wanted O(state).
+        A name listed twice is checked once.
     type: list
     elements: str
     default: [""]
