@@ -193,6 +193,9 @@ def test_json_for_failures_and_bad_arguments(closed_address: str) -> None:
         "rpc_time": None,
         "certificate": None,
         "perfdata": "",
+        "backends": [],
+        "healthy": None,
+        "total": None,
     }
 
 
