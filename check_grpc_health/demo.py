@@ -100,11 +100,11 @@ def _bind_reason(host: str, port: int) -> str:
     except socket.gaierror as error:
         return str(error.strerror)
     for family, kind, proto, _, address in addresses:
-        with socket.socket(family, kind, proto) as attempt:
-            try:
+        try:
+            with socket.socket(family, kind, proto) as attempt:  # no IPv6 at all fails here
                 attempt.bind(address)
-            except OSError as error:
-                return str(error.strerror)
+        except OSError as error:
+            return str(error.strerror)
     return "the address is taken or not available on this machine"
 
 

@@ -441,7 +441,7 @@ class DelayingProxy:
     def _accept(self):
         while not self.closing.is_set():
             try:
-                client, _ = self.listener.accept()
+                client = self.listener.accept()[0]
             except OSError:
                 return
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
