@@ -326,14 +326,17 @@ def demo_nodes(tmp_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
 
 
 def local_inventory(nodes: dict[str, dict[str, Any]], path: Path) -> Path:
-    """The docs' local inventory, with the demo nodes' real ports and state directories."""
+    """The docs' local inventory, with the demo nodes' real ports.
+
+    The state directories are the inventory's own, under ``-e demo_dir=...``.
+    """
     import yaml  # PyYAML comes with ansible-core.
 
     inventory = yaml.safe_load((EXAMPLES / "local_inventory.yml").read_text("utf-8"))
     hosts = inventory["grpc_servers"]["hosts"]
     assert sorted(hosts) == sorted(nodes)
     for name, node in nodes.items():
-        hosts[name] = {"grpc_port": node["port"], "demo_state_dir": str(node["state_dir"])}
+        hosts[name]["grpc_port"] = node["port"]
     path.write_text(yaml.safe_dump(inventory), "utf-8")
     return path
 
@@ -365,7 +368,16 @@ def test_docs_rolling_deployment_gates_real_nodes_and_rolls_back_a_bad_release(
     playbook = tool("ansible-playbook")
     inventory = local_inventory(demo_nodes, tmp_path / "inventory.yml")
     env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(installed_collections))
-    command = [playbook, "-i", str(inventory), str(EXAMPLES / "rolling_deploy.yml")]
+    # The nodes' --state-dir is not the default /tmp/orders-N: demo_dir says where it is.
+    state_root = demo_nodes["orders-1"]["state_dir"].parent
+    command = [
+        playbook,
+        "-i",
+        str(inventory),
+        str(EXAMPLES / "rolling_deploy.yml"),
+        "-e",
+        f"demo_dir={state_root}",
+    ]
 
     good = run([*command, "-e", "release=v2"], cwd=tmp_path, env=env)
     assert good.returncode == 0, tail(good)
@@ -524,3 +536,35 @@ def test_ansible_test_integration_passes_against_real_servers(ansible_test: str)
     recap_line = recap(result.stdout)["testhost"]
     assert "failed=0 " in recap_line, recap_line
     assert "All assertions passed" in result.stdout
+
+
+def demo_node(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo_node.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", [["drain"], ["deploy", "v2"], ["rollback"], ["stop"]])
+def test_demo_node_commands_without_a_node_are_one_line(command: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "orders-9"
+    done = demo_node(command[0], "--state-dir", str(missing), *command[1:])
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"no demo node is serving from {missing}\n"
+    assert not missing.exists()
+
+
+def test_demo_node_refuses_a_port_that_is_taken(
+    start_server: Callable[..., HealthServer], tmp_path: Path
+) -> None:
+    # A grpcio server holds the port with SO_REUSEPORT on, as grpcio does by default.
+    holder = start_server()
+    done = demo_node("serve", "--port", str(holder.port), "--state-dir", str(tmp_path), timeout=20)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines()[-1] == (
+        f"cannot listen on 127.0.0.1:{holder.port}: the port is in use or the address is not local"
+    )
+    assert "Traceback" not in done.stderr

@@ -80,12 +80,17 @@ class HealthChannel:
     def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
         self.options = options
         self.certificate: CertificateInfo | None = None
+        #: Seconds the last connection :meth:`connect` saw being made took (set-up
+        #: included for the first one); None until it has seen one. A connection made
+        #: meanwhile by a Watch stream waiting for the server is not timed.
+        self.connected_in: float | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
         self._channel = self._open(reconnect_backoff)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
         # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
         self._setup_time = time.monotonic() - started
+        self._open_time = self._setup_time
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
         options = self.options
@@ -140,11 +145,16 @@ class HealthChannel:
         started = time.monotonic()
         raw: _RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
+            fresh = self.connected_in is None
             state = self._await_with_subscribe(timeout)
         else:
+            fresh = raw.check_connectivity_state(False) != _READY
             state = _await_connectivity(raw, timeout)
         if state == _READY:
-            return time.monotonic() - started
+            took = time.monotonic() - started
+            if fresh:
+                self.connected_in = took + (self._open_time if self.connected_in is None else 0)
+            return took
         if state in (_IDLE, _CONNECTING):
             raise ConnectFailure(
                 f"timed out connecting to {self.options.target.display} "

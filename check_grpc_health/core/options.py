@@ -28,6 +28,7 @@ class ProbeOptions:
     Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
     (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are
     secrets: they go on the wire and nowhere else (see :meth:`__repr__`).
+    A service named more than once is asked once, in the order first given.
     """
 
     target: Target
@@ -52,6 +53,8 @@ class ProbeOptions:
         )
         if not self.services:
             raise InvalidArgument("at least one service is required")
+        # One answer per name: asking twice would count the service twice.
+        object.__setattr__(self, "services", tuple(dict.fromkeys(self.services)))
         for service in self.services:
             _check_utf8("service", service)
         if self.tls is not None and self.alts:

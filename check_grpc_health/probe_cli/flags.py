@@ -143,7 +143,7 @@ FLAGS: tuple[Flag, ...] = (
         "use GZIPCompressor for requests and GZIPDecompressor for response (default: false)",
     ),
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
-    Flag("version", Kind.BOOL, "version", "false", "print the probe version and exit"),
+    Flag("version", Kind.BOOL, "version", "false", "show probe version and exit"),
 )
 _BY_NAME = {flag.name: flag for flag in FLAGS}
 

@@ -60,3 +60,8 @@ def test_metadata_value_that_is_not_text_is_refused_without_showing_it():
     with pytest.raises(InvalidArgument) as error:
         build_options({**BASE, "metadata": {"token": ["secret-value"]}})
     assert str(error.value) == "metadata 'token': the value must be text (value not shown)"
+
+
+def test_a_service_listed_twice_is_checked_once():
+    options = build_options({**BASE, "service": ["orders", "", "orders"]})
+    assert options.services == ("orders", "")
