@@ -355,6 +355,36 @@ def test_a_long_command_is_shortened_to_one_atomic_write(
 # -- Prometheus --------------------------------------------------------------------------
 
 
+def test_prometheus_counts_backends_only_for_all_addresses(
+    promtool_check_metrics: Callable[[str], tuple[int, str]],
+    tmp_path: Path,
+    start_server: Callable[..., HealthServer],
+) -> None:
+    server = start_server()
+    port = server.address.rpartition(":")[2]
+    path = fleet_file(
+        tmp_path,
+        f"web1!backends: -H 127.0.0.1:{port} --all-addresses -4\n"
+        f"web1!single: -H {server.address}\n",
+    )
+    printed = fleet(str(path), "--format", "prometheus")
+    assert (printed.returncode, printed.stderr) == (0, "")
+    assert promtool_check_metrics(printed.stdout) == (0, "")
+    lines = printed.stdout.splitlines()
+    backends = 'name="web1!backends",target="127.0.0.1:' + port + '"'
+    single = f'name="web1!single",target="{server.address}"'
+    for sample in (
+        f"grpc_health_check_success{{{backends}}} 1",
+        f"grpc_health_backends{{{backends}}} 1",
+        f"grpc_health_backends_healthy{{{backends}}} 1",
+        f"grpc_health_check_success{{{single}}} 1",
+    ):
+        assert sample in lines, sample
+    assert not [
+        line for line in lines if line.startswith("grpc_health_backends") and single in line
+    ]
+
+
 def test_prometheus_text_passes_promtool_and_node_exporter_serves_the_textfile(
     node_exporter: NodeExporter,
     promtool_check_metrics: Callable[[str], tuple[int, str]],

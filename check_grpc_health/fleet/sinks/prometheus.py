@@ -85,8 +85,9 @@ def _line_samples(
     document = outcome.document
     services: list[dict[str, Any]] = document.get("services") or []
     answered = bool(services) and all(item.get("status") for item in services)
-    if document.get("backends") is not None:
-        answered = outcome.state != nagiosplugin.Unknown and document.get("total", 0) > 0
+    # Only an --all-addresses document counts backends; elsewhere "total" is null.
+    if document.get("total") is not None:
+        answered = outcome.state != nagiosplugin.Unknown and document["total"] > 0
     yield "grpc_health_check_success", line, 1 if answered else 0
     for item in services:
         for status in STATUSES:
