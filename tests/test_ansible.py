@@ -195,6 +195,30 @@ def test_ansible_doc_renders_every_option_and_return_value() -> None:
     assert sorted(doc["return"]) == sorted(
         ["status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time"]
     )
+    assert doc["doc"]["requirements"] == [
+        "python >= 3.10",
+        "grpcio >= 1.60",
+        "grpcio-health-checking >= 1.60",
+        "grpcio-reflection >= 1.60, only for O(all_services)",
+    ]
+
+
+def test_changelog_fragments_lint_and_changelog_rst_is_current(tmp_path: Path) -> None:
+    changelog = tool("antsibull-changelog")
+    env = ansible_env()
+    lint = run([changelog, "lint"], cwd=COLLECTION, env=env)
+    assert (lint.returncode, lint.stdout) == (0, "")
+    lint = run(
+        [changelog, "lint-changelog-yaml", "changelogs/changelog.yaml"], cwd=COLLECTION, env=env
+    )
+    assert (lint.returncode, lint.stdout) == (0, "")
+    generated = tmp_path / "CHANGELOG.rst"
+    command = [changelog, "generate", "--output", str(generated), "--output-format", "rst"]
+    result = run(command, cwd=COLLECTION, env=env)
+    assert result.returncode == 0, result.stdout
+    assert generated.read_text("utf-8") == (COLLECTION / "CHANGELOG.rst").read_text("utf-8"), (
+        "CHANGELOG.rst is stale: run antsibull-changelog generate in the collection"
+    )
 
 
 @pytest.fixture
@@ -278,8 +302,26 @@ def test_tarball_carries_the_core_and_no_test_output(installed_collections: Path
         "tls.py",
     ]
     assert (root / "requirements.txt").is_file()
+    assert (root / "meta/execution-environment.yml").is_file()
+    assert (root / "CHANGELOG.rst").is_file()
     assert not (root / "tests/output").exists()
     assert not (root / "tests/integration/inventory").exists()
+
+
+def test_ansible_builder_finds_the_python_requirements(installed_collections: Path) -> None:
+    result = run(
+        [tool("ansible-builder"), "introspect", "--sanitize", str(installed_collections)],
+        cwd=installed_collections,
+        env=ansible_env(),
+    )
+    assert result.returncode == 0, tail(result)
+    assert result.stdout.endswith(
+        "python:\n"
+        "- 'grpcio >= 1.60  # from collection grpc_health.probe'\n"
+        "- 'grpcio-health-checking >= 1.60  # from collection grpc_health.probe'\n"
+        "- 'grpcio-reflection >= 1.60  # from collection grpc_health.probe'\n"
+        "system: []\n\n"
+    ), result.stdout
 
 
 @pytest.fixture
