@@ -34,6 +34,7 @@ requirements:
   - python >= 3.10
   - grpcio >= 1.60
   - grpcio-health-checking >= 1.60
+  - grpcio-reflection >= 1.60, only for O(all_services)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -163,7 +164,8 @@ notes:
   - The module follows the server's C(Watch) stream while it waits, so the gate passes
     within milliseconds of the server turning healthy.
   - The managed node (or the host the task is delegated to) needs the Python packages
-    C(grpcio) and C(grpcio-health-checking); the collection's C(requirements.txt) lists them.
+    C(grpcio) and C(grpcio-health-checking), and C(grpcio-reflection) for O(all_services);
+    the collection's C(requirements.txt) lists them.
 seealso:
   - module: ansible.builtin.wait_for
   - name: gRPC Health Checking Protocol
