@@ -60,9 +60,11 @@ _SIGNAL_CHECK_INTERVAL = 0.05
 class StreamCall(Protocol):
     """A server-streaming call: an iterator of responses that can be cancelled."""
 
-    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
+    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]:
+        """The responses, as the server sends them."""
 
-    def cancel(self) -> bool: ...
+    def cancel(self) -> bool:
+        """End the call; False when it had already ended."""
 
 
 class _ConnectivityEvent(Protocol):
@@ -72,11 +74,13 @@ class _ConnectivityEvent(Protocol):
 class _RawChannel(Protocol):
     """The part of grpcio's internal cygrpc channel used to await connectivity."""
 
-    def check_connectivity_state(self, try_to_connect: bool) -> int: ...
+    def check_connectivity_state(self, try_to_connect: bool) -> int:
+        """The channel's connectivity state, as a cygrpc number."""
 
     def watch_connectivity_state(
         self, last_observed_state: int, deadline: float
-    ) -> _ConnectivityEvent: ...
+    ) -> _ConnectivityEvent:
+        """Wait until the state differs from ``last_observed_state`` or the deadline passes."""
 
 
 class HealthChannel:
