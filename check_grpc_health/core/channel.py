@@ -52,9 +52,11 @@ _SIGNAL_CHECK_INTERVAL = 0.05
 class StreamCall(Protocol):
     """A server-streaming call: an iterator of responses that can be cancelled."""
 
-    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
+    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]:
+        """The responses, as the server sends them."""
 
-    def cancel(self) -> bool: ...
+    def cancel(self) -> bool:
+        """End the call; False when it had already ended."""
 
 
 class _ConnectivityEvent(Protocol):
@@ -64,11 +66,13 @@ class _ConnectivityEvent(Protocol):
 class _RawChannel(Protocol):
     """The part of grpcio's internal cygrpc channel used to await connectivity."""
 
-    def check_connectivity_state(self, try_to_connect: bool) -> int: ...
+    def check_connectivity_state(self, try_to_connect: bool) -> int:
+        """The channel's connectivity state, as a cygrpc number."""
 
     def watch_connectivity_state(
         self, last_observed_state: int, deadline: float
-    ) -> _ConnectivityEvent: ...
+    ) -> _ConnectivityEvent:
+        """Wait until the state differs from ``last_observed_state`` or the deadline passes."""
 
 
 class HealthChannel:
@@ -81,12 +85,17 @@ class HealthChannel:
     def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
         self.options = options
         self.certificate: CertificateInfo | None = None
+        #: Seconds the last connection :meth:`connect` saw being made took (set-up
+        #: included for the first one); None until it has seen one. A connection made
+        #: meanwhile by a Watch stream waiting for the server is not timed.
+        self.connected_in: float | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
         self._channel = self._open(reconnect_backoff)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
         # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
         self._setup_time = time.monotonic() - started
+        self._open_time = self._setup_time
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
         options = self.options
@@ -158,11 +167,16 @@ class HealthChannel:
         started = time.monotonic()
         raw: _RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
+            fresh = self.connected_in is None
             state = self._await_with_subscribe(timeout)
         else:
+            fresh = raw.check_connectivity_state(False) != _READY
             state = _await_connectivity(raw, timeout)
         if state == _READY:
-            return time.monotonic() - started
+            took = time.monotonic() - started
+            if fresh:
+                self.connected_in = took + (self._open_time if self.connected_in is None else 0)
+            return took
         if state in (_IDLE, _CONNECTING):
             raise ConnectFailure(
                 f"timed out connecting to {self.options.target.display} "

@@ -130,7 +130,8 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
                 options, params, timeout=timeout, interval=interval, started=started, sleep=sleep
             )
         except HealthCheckError as error:
-            return GateOutcome(False, str(error), _values(services, started, attempts=1))
+            # No health RPC was made, and which services there are is unknown.
+            return GateOutcome(False, str(error), _values((), started, attempts=0))
     # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
     remaining = timeout - (time.monotonic() - started)
     if timeout == 0 or remaining <= 0:
@@ -170,10 +171,20 @@ def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> 
     target = options.target.display
     try:
         result = probe(options)
-    except HealthCheckError as error:
-        return GateOutcome(False, str(error), _values(options.services, started, attempts=1))
+    except InvalidArgument as error:  # e.g. an unreadable certificate file: nothing tried
+        return GateOutcome(False, str(error), _values(options.services, started, attempts=0))
+    except HealthCheckError as error:  # one Check round, whose connection failed
+        values = _values(options.services, started, attempts=1, method="check")
+        return GateOutcome(False, str(error), values)
     statuses = {item.service: item.status for item in result.services}
-    values = _values(options.services, started, attempts=1, result=result, method="check")
+    values = _values(
+        options.services,
+        started,
+        attempts=1,
+        result=result,
+        method="check",
+        connect_time=result.connect_time,
+    )
     values["status"] = _status_names(statuses)
     if all(status is wanted for status in statuses.values()):
         return GateOutcome(True, f"{target} is {wanted.name}", values)
@@ -202,6 +213,7 @@ def _wait(
         attempts=outcome.attempts,
         result=outcome.last_probe,
         method=outcome.method,
+        connect_time=outcome.connect_time,
     )
     values["status"] = _status_names(outcome.statuses)
     if outcome.reached:
@@ -222,14 +234,20 @@ def _values(
     attempts: int,
     result: ProbeResult | None = None,
     method: str | None = None,
+    connect_time: float | None = None,
 ) -> dict[str, Any]:
+    """The module's return values; each one is documented in the module's RETURN.
+
+    ``connect_time`` is the connection's real set-up time, not ``result.connect_time``,
+    which after a wait is only the last Check's wait on a connection already up.
+    """
     return {
         "status": dict.fromkeys(services),
         "elapsed": round(time.monotonic() - started, 3),
         "attempts": attempts,
         "method": method,
         "time": None if result is None else round(result.time, 6),
-        "connect_time": None if result is None else round(result.connect_time, 6),
+        "connect_time": None if connect_time is None else round(connect_time, 6),
         "rpc_time": None if result is None else round(result.rpc_time, 6),
     }
 
