@@ -1,10 +1,10 @@
 """Channels shared between fleet lines: one connection per target and transport settings.
 
 Layer: adapter (the fleet). Lines that name the same target with the same transport
-settings (TLS files, server name, metadata, user agent, authority, gzip, timeouts) probe
-on one open :class:`~check_grpc_health.core.channel.HealthChannel` instead of each
-opening, connecting and closing its own: a fleet of 10,000 lines over 20 servers makes
-20 connections.
+settings (TLS files, server name, metadata, user agent, authority, gzip, timeouts, proxy
+use, address family) probe on one open :class:`~check_grpc_health.core.channel.HealthChannel`
+instead of each opening, connecting and closing its own: a fleet of 10,000 lines over 20
+servers makes 20 connections.
 
 The first line on a channel connects while the others on it wait for the verdict. If
 the connection cannot be made, every line on that channel reports that same failure
@@ -69,6 +69,8 @@ class SharedChannels:
             options.authority,
             options.gzip,
             options.certificate_facts,
+            options.use_proxy,
+            options.family,
         )
         with self._lock:
             slot = self._slots.get(key)
