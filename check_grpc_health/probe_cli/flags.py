@@ -12,7 +12,7 @@ import enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from check_grpc_health.probe_cli.durations import SECOND, format_duration, parse_duration
-from check_grpc_health.probe_cli.gotext import go_bool, go_quote
+from check_grpc_health.probe_cli.gotext import go_bool, go_quote, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -194,8 +194,8 @@ class UsageError(Exception):
     """
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(one_line(message))
+        self.message = one_line(message)
 
 
 def parse_flags(argv: Sequence[str]) -> Settings:
