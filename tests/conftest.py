@@ -1,4 +1,4 @@
-"""Shared fixtures: real servers, hostile peers and trustme certificates."""
+"""Shared fixtures: real servers, hostile peers, trustme certificates and monitoring daemons."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemons.icinga2_api import Icinga2Api, running_icinga2_api
+from daemons.nagios import Nagios4, running_nagios4
+from daemons.prometheus import (
+    NodeExporter,
+    promtool_binary,
+    running_node_exporter,
+)
+from daemons.prometheus import (
+    promtool_check_metrics as check_metrics,
+)
 from servers import (
     HealthServer,
     RawListener,
@@ -182,3 +192,32 @@ def random_bytes_address(raw_listener: Callable[..., RawListener]) -> str:
 @pytest.fixture
 def closed_address() -> str:
     return f"127.0.0.1:{closed_port()}"
+
+
+# Monitoring daemons (tests/daemons/). One per test module: each starts in well under a
+# second, and a module's tests share its objects.
+
+
+@pytest.fixture(scope="module")
+def icinga2_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Icinga2Api]:
+    """Icinga 2 with the API, the command pipe, an API user and passive services."""
+    yield from running_icinga2_api(tmp_path_factory.mktemp("icinga2-api"))
+
+
+@pytest.fixture(scope="module")
+def nagios4(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nagios4]:
+    """Nagios 4 reading a command file, with passive services."""
+    yield from running_nagios4(tmp_path_factory.mktemp("nagios4"))
+
+
+@pytest.fixture
+def node_exporter(tmp_path: Path) -> Iterator[NodeExporter]:
+    """node_exporter with only its textfile collector, reading ``textfile_dir``."""
+    yield from running_node_exporter(tmp_path)
+
+
+@pytest.fixture
+def promtool_check_metrics() -> Callable[[str], tuple[int, str]]:
+    """``promtool check metrics`` on a text: (exit code, output)."""
+    promtool_binary()
+    return check_metrics

@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from daemons.icinga2 import (
+    icinga2_binary,
+    make_data_dir,
+    quoted,
+    start_daemon,
+    validate,
+)
 from servers import (
     NOT_SERVING,
     SERVING,
@@ -44,45 +49,6 @@ REPO = Path(__file__).resolve().parent.parent
 COMMAND_FILE = REPO / "contrib" / "icinga2" / "grpc_health.conf"
 PLUGIN = Path(sys.executable).parent / "check_grpc_health"
 SECRET = "Bearer icinga-s3cr3t-token"
-
-
-def icinga2_binary() -> str:
-    found = shutil.which("icinga2") or next(
-        (path for path in ("/usr/sbin/icinga2", "/usr/bin/icinga2") if os.path.exists(path)), None
-    )
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("icinga2 is missing, and CI must run this test: apt-get install icinga2")
-    pytest.skip("icinga2 is not installed (apt-get install --no-install-recommends icinga2)")
-
-
-def quoted(text: str) -> str:
-    """An Icinga 2 DSL string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def daemon_arguments(config: Path, data: Path) -> list[str]:
-    user = subprocess.run(["id", "-un"], capture_output=True, text=True, check=True).stdout
-    group = subprocess.run(["id", "-gn"], capture_output=True, text=True, check=True).stdout
-    return [
-        "-c",
-        str(config),
-        f"-DDataDir={data}/lib",
-        f"-DCacheDir={data}/cache",
-        f"-DLogDir={data}/log",
-        f"-DInitRunDir={data}/run",
-        f"-DSpoolDir={data}/spool",
-        f"-DRunAsUser={user.strip()}",
-        f"-DRunAsGroup={group.strip()}",
-    ]
-
-
-def make_data_dir(base: Path) -> Path:
-    data = base / "data"
-    for sub in ("lib", "cache", "log", "run", "spool/tmp"):
-        (data / sub).mkdir(parents=True, exist_ok=True)
-    return data
 
 
 # One record per check: tab-separated NAME::value fields.
@@ -125,6 +91,13 @@ object Host "grpc" {
   check_interval = 1h
 }
 
+object Host "grpc-dual" {
+  check_command = "dummy"
+  address = "127.0.0.1"
+  address6 = "::1"
+  check_interval = 1h
+}
+
 template Service "recorded" {
   host_name = "grpc"
   check_command = "grpc_health"
@@ -162,6 +135,7 @@ class Record:
 class Scenario:
     name: str
     variables: dict[str, object]
+    host: str = "grpc"
 
 
 def render_value(value: object) -> str:
@@ -174,6 +148,8 @@ def render_value(value: object) -> str:
 
 def service_config(scenario: Scenario) -> str:
     lines = [f"object Service {quoted(scenario.name)} {{", '  import "recorded"']
+    if scenario.host != "grpc":
+        lines.append(f"  host_name = {quoted(scenario.host)}")
     for key, value in scenario.variables.items():
         lines.append(f"  vars.{key} = {render_value(value)}")
     lines.append("}")
@@ -201,7 +177,7 @@ def read_records(spool: Path) -> dict[str, Record]:
 
 def run_icinga(base: Path, scenarios: list[Scenario], wait: float = 40.0) -> dict[str, Record]:
     """Start the daemon, wait until every service has a record, stop it, return them."""
-    binary = icinga2_binary()
+    icinga2_binary()
     data = make_data_dir(base)
     spool = data / "spool"
     config = base / "icinga2.conf"
@@ -213,28 +189,20 @@ def run_icinga(base: Path, scenarios: list[Scenario], wait: float = 40.0) -> dic
         + "\n".join(service_config(scenario) for scenario in scenarios)
         + "\n"
     )
-    arguments = daemon_arguments(config, data)
-    checked = subprocess.run(
-        [binary, "daemon", "-C", *arguments], capture_output=True, text=True, check=False
-    )
+    checked = validate(config, data)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     wanted = {scenario.name for scenario in scenarios}
-    daemon = subprocess.Popen(
-        [binary, "daemon", *arguments, "--close-stdio", "-e", str(data / "log" / "error.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    daemon = start_daemon(config, data)
     try:
         deadline = time.monotonic() + wait
         records = read_records(spool)
         # Icinga writes a file per second; there is nothing to wait on but the files.
         while not wanted <= records.keys() and time.monotonic() < deadline:
-            assert daemon.poll() is None, (data / "log" / "error.log").read_text()
+            daemon.check_alive()
             time.sleep(0.2)
             records = read_records(spool)
     finally:
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=20)
+        daemon.stop(timeout=20)
     missing = wanted - records.keys()
     assert not missing, f"no check result from Icinga for {sorted(missing)}"
     return records
@@ -275,6 +243,7 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
         tls = start(credentials=tls_material.server_credentials())
         secret = start(servicer=recording)
         unix = start(unix_path=str(base / "health.sock"))
+        over_ipv6 = start(host="[::1]")
         refused = closed_port()
         scenarios = [
             Scenario("serving", {"grpc_health_port": serving.port}),
@@ -316,6 +285,21 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
                 },
             ),
             Scenario("unix", {"grpc_health_address": f"unix:{unix.unix_path}"}),
+            # check_ipv6 picks the host's address6, and -6 reaches the plugin.
+            Scenario(
+                "ipv6", {"grpc_health_port": over_ipv6.port, "grpc_health_ipv6": True}, "grpc-dual"
+            ),
+            Scenario(
+                "ipv4", {"grpc_health_port": serving.port, "grpc_health_ipv4": True}, "grpc-dual"
+            ),
+            Scenario(
+                "ipv6-literal-v4",
+                {
+                    "grpc_health_address": "127.0.0.1",
+                    "grpc_health_port": serving.port,
+                    "grpc_health_ipv6": True,
+                },
+            ),
         ]
         try:
             records = run_icinga(base, scenarios)
@@ -331,6 +315,7 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
                 "refused": f"127.0.0.1:{refused}",
                 "tls": tls.address,
                 "unix": unix.address,
+                "over-ipv6": over_ipv6.port,
                 "seen": recording.seen,
             },
         )
@@ -462,7 +447,7 @@ def test_unix_socket_address(icinga: tuple[dict[str, Record], dict[str, object]]
 
 def test_shipped_command_validates_and_maps_every_option(tmp_path: Path) -> None:
     """``icinga2 daemon -C`` accepts the file, and it maps every option the plugin has."""
-    binary = icinga2_binary()
+    icinga2_binary()
     data = make_data_dir(tmp_path)
     config = tmp_path / "icinga2.conf"
     config.write_text(
@@ -470,12 +455,7 @@ def test_shipped_command_validates_and_maps_every_option(tmp_path: Path) -> None
             plugin_dir=quoted(str(PLUGIN.parent)), command_file=quoted(str(COMMAND_FILE))
         )
     )
-    checked = subprocess.run(
-        [binary, "daemon", "-C", *daemon_arguments(config, data)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    checked = validate(config, data)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Instantiated" in checked.stdout
 
@@ -493,7 +473,7 @@ DOC = REPO / "docs" / "icinga2.md"
 
 def test_documented_configuration_validates(tmp_path: Path) -> None:
     """Every ```icinga2 block of docs/icinga2.md, together, passes ``icinga2 daemon -C``."""
-    binary = icinga2_binary()
+    icinga2_binary()
     blocks = re.findall(r"^```icinga2\n(.*?)^```$", DOC.read_text(), re.MULTILINE | re.DOTALL)
     assert len(blocks) >= 6
     data = make_data_dir(tmp_path)
@@ -504,12 +484,7 @@ def test_documented_configuration_validates(tmp_path: Path) -> None:
         )
         + "\n".join(blocks)
     )
-    checked = subprocess.run(
-        [binary, "daemon", "-C", *daemon_arguments(config, data)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    checked = validate(config, data)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     # The apply rules really produce services, one per named gRPC service.
     assert "Instantiated 11 Services." in checked.stdout
@@ -534,3 +509,25 @@ def test_a_missing_icinga2_fails_under_ci_and_skips_elsewhere(
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="icinga2 is not installed"):
         icinga2_binary()
+
+
+def test_check_ipv4_and_check_ipv6_pick_the_address_and_pass_the_family(
+    icinga: tuple[dict[str, Record], dict[str, object]],
+) -> None:
+    """As with the ITL's tcp command: grpc_health_ipv6 checks the host's address6 with -6."""
+    records, facts = icinga
+    over_ipv6 = records["ipv6"]
+    assert (over_ipv6.state, over_ipv6.exit_status) == ("OK", 0)
+    assert first_line(over_ipv6).startswith(
+        f"GRPC_HEALTH OK - [::1]:{facts['over-ipv6']}: overall health is SERVING in "
+    )
+    over_ipv4 = records["ipv4"]
+    assert (over_ipv4.state, over_ipv4.exit_status) == ("OK", 0)
+    assert first_line(over_ipv4).startswith(
+        f"GRPC_HEALTH OK - {facts['serving']}: overall health is SERVING in "
+    )
+    literal = records["ipv6-literal-v4"]
+    assert (literal.state, literal.exit_status) == ("UNKNOWN", 3)
+    assert first_line(literal) == (
+        f"GRPC_HEALTH UNKNOWN - {facts['serving']} is an IPv4 address, but IPv6 only was asked for"
+    )

@@ -159,9 +159,9 @@ def test_all_addresses_json_lists_each_backend(
     assert (document["state"], document["healthy"], document["total"]) == ("WARNING", 2, 4)
     assert [b["address"] for b in document["backends"]] == addresses
     assert [b["healthy"] for b in document["backends"]] == [True, True, False, False]
-    assert document["backends"][2]["services"] == [
-        {"service": "", "status": "NOT_SERVING", "error": None}
-    ]
+    services = document["backends"][2]["services"]
+    assert 0 < services[0].pop("rpc_time") < 30
+    assert services == [{"service": "", "status": "NOT_SERVING", "state": None, "error": None}]
     assert document["backends"][3]["error"] == (
         f"failed to connect to {addresses[3]}: Connection refused"
     )
@@ -169,7 +169,7 @@ def test_all_addresses_json_lists_each_backend(
 
 def test_discovery_argument_errors() -> None:
     cases = {
-        ("-H", "h:1", "--backends-warning", "2"): "-4, -6, --backends-warning and "
+        ("-H", "h:1", "--backends-warning", "2"): "--backends-warning and "
         "--backends-critical need --all-addresses",
         ("-H", "h:1", "-4", "-6", "--all-addresses"): "-4/--ipv4 and -6/--ipv6 cannot be combined",
         ("-H", "h:1", "--all-services", "-s", "x"): "--all-services checks every service: "

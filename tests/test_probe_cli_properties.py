@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING
 
 import pytest
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from servers import closed_port
 
@@ -86,6 +86,8 @@ def run_main(argv: list[str]) -> tuple[int, str]:
 
 @given(st.lists(argv_text, max_size=12))
 @settings(max_examples=300, deadline=None)
+@example(["-\n"])
+@example(["-x\ry"])
 def test_any_argv_parses_or_fails_with_a_usage_error(argv: list[str]) -> None:
     try:
         parse_flags(argv)

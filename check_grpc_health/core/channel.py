@@ -13,6 +13,7 @@ so a refusal fails at once and closing is instant.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -51,9 +52,11 @@ _SIGNAL_CHECK_INTERVAL = 0.05
 class StreamCall(Protocol):
     """A server-streaming call: an iterator of responses that can be cancelled."""
 
-    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
+    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]:
+        """The responses, as the server sends them."""
 
-    def cancel(self) -> bool: ...
+    def cancel(self) -> bool:
+        """End the call; False when it had already ended."""
 
 
 class _ConnectivityEvent(Protocol):
@@ -63,11 +66,13 @@ class _ConnectivityEvent(Protocol):
 class _RawChannel(Protocol):
     """The part of grpcio's internal cygrpc channel used to await connectivity."""
 
-    def check_connectivity_state(self, try_to_connect: bool) -> int: ...
+    def check_connectivity_state(self, try_to_connect: bool) -> int:
+        """The channel's connectivity state, as a cygrpc number."""
 
     def watch_connectivity_state(
         self, last_observed_state: int, deadline: float
-    ) -> _ConnectivityEvent: ...
+    ) -> _ConnectivityEvent:
+        """Wait until the state differs from ``last_observed_state`` or the deadline passes."""
 
 
 class HealthChannel:
@@ -80,12 +85,17 @@ class HealthChannel:
     def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
         self.options = options
         self.certificate: CertificateInfo | None = None
+        #: Seconds the last connection :meth:`connect` saw being made took (set-up
+        #: included for the first one); None until it has seen one. A connection made
+        #: meanwhile by a Watch stream waiting for the server is not timed.
+        self.connected_in: float | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
         self._channel = self._open(reconnect_backoff)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
         # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
         self._setup_time = time.monotonic() - started
+        self._open_time = self._setup_time
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
         options = self.options
@@ -96,25 +106,42 @@ class HealthChannel:
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
-        if options.authority:
-            channel_options.append(("grpc.default_authority", options.authority))
+        target, tls, authority, use_proxy = (
+            options.target,
+            options.tls,
+            options.authority,
+            options.use_proxy,
+        )
+        if options.family:
+            from check_grpc_health.core.family import family_route
+
+            target, tls, authority, use_proxy = family_route(options)
+        if authority:
+            channel_options.append(("grpc.default_authority", authority))
+        if not use_proxy:
+            channel_options.append(("grpc.enable_http_proxy", 0))
+            if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
+                # The address-level proxy ignores grpc.enable_http_proxy; an empty
+                # setting turns it off (grpcio logs an error line about it).
+                channel_options.append(("grpc.address_http_proxy", ""))
         if reconnect_backoff is not None:
             backoff_ms = max(int(reconnect_backoff * 1000), 10)
             channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
             channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
         compression = grpc.Compression.Gzip if options.gzip else None
-        target = options.target.grpc_target
-        if options.tls is not None:
-            security = build_security(options.tls, options.target, options.connect_timeout)
+        if tls is not None:
+            security = build_security(tls, target, options.connect_timeout)
             self.certificate = security.certificate
             channel_options.extend(security.options)
             return grpc.secure_channel(
-                target, security.credentials, channel_options, compression=compression
+                target.grpc_target, security.credentials, channel_options, compression=compression
             )
         if options.alts:
             credentials = grpc.alts_channel_credentials()
-            return grpc.secure_channel(target, credentials, channel_options, compression)
-        return grpc.insecure_channel(target, channel_options, compression=compression)
+            return grpc.secure_channel(
+                target.grpc_target, credentials, channel_options, compression
+            )
+        return grpc.insecure_channel(target.grpc_target, channel_options, compression=compression)
 
     @property
     def grpc_channel(self) -> grpc.Channel:
@@ -140,11 +167,16 @@ class HealthChannel:
         started = time.monotonic()
         raw: _RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
+            fresh = self.connected_in is None
             state = self._await_with_subscribe(timeout)
         else:
+            fresh = raw.check_connectivity_state(False) != _READY
             state = _await_connectivity(raw, timeout)
         if state == _READY:
-            return time.monotonic() - started
+            took = time.monotonic() - started
+            if fresh:
+                self.connected_in = took + (self._open_time if self.connected_in is None else 0)
+            return took
         if state in (_IDLE, _CONNECTING):
             raise ConnectFailure(
                 f"timed out connecting to {self.options.target.display} "

@@ -124,6 +124,7 @@ class _Waiter:
             method=self.method,
             last_probe=self.last_probe,
             last_error=None if reached else self.last_error,
+            connect_time=channel.connected_in,
             outcomes=tuple(item for item in self.outcomes.values() if item is not None),
             connect_failure=None if reached else self.connect_failure,
         )
@@ -207,6 +208,12 @@ class _Waiter:
         with self.changed:
             self.connect_failure = None
             self.statuses[service] = status
+            # An answer supersedes an earlier failure to connect, or of this service's RPC.
+            stale = self.last_error
+            if isinstance(stale, ConnectFailure) or (
+                isinstance(stale, RpcFailure) and stale.service == service
+            ):
+                self.last_error = None
             previous = self.outcomes[service]
             # Watch says SERVICE_UNKNOWN where Check says NOT_FOUND: keep Check's answer.
             not_found = (

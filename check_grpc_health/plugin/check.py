@@ -33,7 +33,13 @@ from check_grpc_health.plugin.options import NAME, PluginOptions, Thresholds
 from check_grpc_health.text import clean_text, quote, seconds, state_name, subject
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Callable, Generator, Iterator
+
+    from check_grpc_health.core.options import ProbeOptions
+
+    Prober = Callable[[ProbeOptions], ProbeResult]
+
+    from check_grpc_health.core.options import ProbeOptions
 
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
@@ -42,12 +48,15 @@ class HealthResource(nagiosplugin.Resource):
     """Domain model: the health of one gRPC server, learnt with one core probe.
 
     Keeps what it learnt (``result`` or ``failure``) for the JSON rendering.
+    ``prober``, when given, replaces the core's ``probe`` (the fleet's probes share
+    one channel between checks of the same target); it raises as ``probe`` does.
     """
 
     name = NAME
 
-    def __init__(self, options: PluginOptions) -> None:
+    def __init__(self, options: PluginOptions, prober: Prober | None = None) -> None:
         self.options = options
+        self.prober = prober
         self.result: ProbeResult | None = None
         self.failure: ConnectFailure | None = None
         self.elapsed = 0.0
@@ -72,6 +81,8 @@ class HealthResource(nagiosplugin.Resource):
 
                 result = probe_all_services(options)
                 self.labels = service_labels([item.service for item in result.services])
+            elif self.prober is not None:
+                result = self.prober(options)
             else:
                 result = probe(options)
         except InvalidArgument as error:
@@ -213,6 +224,7 @@ class HealthSummary(nagiosplugin.Summary):
         return lines
 
     def _details(self, results: nagiosplugin.Results) -> Iterator[str]:
+        yield from proxy_notes(self.options.probe)
         names = ("connect_time", "rpc_time", "time")
         known = [f"{name} {seconds(_value(results[name]))}" for name in names if name in results]
         if known:
@@ -233,6 +245,17 @@ def _waited(results: nagiosplugin.Results) -> str:
     return f" after waiting {seconds(_value(results['wait']))}" if "wait" in results else ""
 
 
+def proxy_notes(options: ProbeOptions) -> list[str]:
+    """For ``-v``: whether grpcio sends the check through an HTTP proxy, and why.
+
+    Read from the environment as grpcio reads it; credentials are never shown.
+    """
+    from check_grpc_health.core.proxy import proxy_for
+
+    decision = proxy_for(options.target, enabled=options.use_proxy)
+    return [f"proxy: {clean_text(note)}" for note in decision.notes]
+
+
 def _judged(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:
     """The results of one context, in the order the resource yielded their metrics."""
     return [
@@ -247,14 +270,18 @@ def _value(result: nagiosplugin.Result) -> Any:
     return result.metric.value
 
 
-def build_check(options: PluginOptions) -> nagiosplugin.Check:
-    """The check for ``options``: call it (``check()``), then read ``check.state``."""
+def build_check(options: PluginOptions, prober: Prober | None = None) -> nagiosplugin.Check:
+    """The check for ``options``: call it (``check()``), then read ``check.state``.
+
+    ``prober`` replaces the core's probe (see :class:`HealthResource`); the
+    ``--all-addresses`` and ``--all-services`` modes always use their own.
+    """
     if options.all_addresses:
         from check_grpc_health.plugin.backends import build_backends_check
 
         return build_backends_check(options)
     return nagiosplugin.Check(
-        HealthResource(options),
+        HealthResource(options, prober),
         ConnectionContext(),
         HealthContext(options),
         DecimalContext("time", options.time),

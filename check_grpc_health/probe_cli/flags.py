@@ -12,7 +12,7 @@ import enum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from check_grpc_health.probe_cli.durations import SECOND, format_duration, parse_duration
-from check_grpc_health.probe_cli.gotext import go_bool, go_quote
+from check_grpc_health.probe_cli.gotext import go_bool, go_quote, one_line
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -142,8 +142,11 @@ FLAGS: tuple[Flag, ...] = (
         "false",
         "use GZIPCompressor for requests and GZIPDecompressor for response (default: false)",
     ),
+    Flag(
+        "no-proxy", Kind.BOOL, "no_proxy", "false", "ignore *_proxy variables (not in the Go tool)"
+    ),
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
-    Flag("version", Kind.BOOL, "version", "false", "print the probe version and exit"),
+    Flag("version", Kind.BOOL, "version", "false", "show probe version and exit"),
 )
 # Extensions of the Go tool's interface. They stay out of FLAGS, so ``-h`` prints Go's
 # usage block unchanged; docs/kubernetes.md documents them.
@@ -181,10 +184,16 @@ class Settings(NamedTuple):
     alts: bool = False
     verbose: bool = False
     gzip: bool = False
+    no_proxy: bool = False
     spiffe: bool = False
     version: bool = False
     wait: int = 0
     watch: bool = False
+
+    @property
+    def wants_tls(self) -> bool:
+        """``-tls``, or an address written ``grpcs://`` or ``https://`` (an extension)."""
+        return self.tls or self.addr.strip().lower().startswith(("grpcs://", "https://"))
 
     def __repr__(self) -> str:
         fields = self._asdict()
@@ -199,8 +208,8 @@ class UsageError(Exception):
     """
 
     def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+        super().__init__(one_line(message))
+        self.message = one_line(message)
 
 
 def parse_flags(argv: Sequence[str]) -> Settings:
@@ -305,19 +314,19 @@ def validate(settings: Settings) -> str | None:
         (settings.alts and settings.spiffe, "-alts and -spiffe are mutually incompatible"),
         (settings.tls and settings.alts, "cannot specify -tls with -alts"),
         (
-            not settings.tls and settings.tls_no_verify,
+            not settings.wants_tls and settings.tls_no_verify,
             "specified -tls-no-verify without specifying -tls",
         ),
         (
-            not settings.tls and bool(settings.tls_ca_cert),
+            not settings.wants_tls and bool(settings.tls_ca_cert),
             "specified -tls-ca-cert without specifying -tls",
         ),
         (
-            not settings.tls and bool(settings.tls_client_cert),
+            not settings.wants_tls and bool(settings.tls_client_cert),
             "specified -tls-client-cert without specifying -tls",
         ),
         (
-            not settings.tls and bool(settings.tls_server_name),
+            not settings.wants_tls and bool(settings.tls_server_name),
             "specified -tls-server-name without specifying -tls",
         ),
         (
@@ -358,8 +367,8 @@ def describe(settings: Settings) -> list[str]:
             f"{key}:[{' '.join(['<redacted>'] * count)}]" for key, count in sorted(counts.items())
         )
         lines.append(f"> headers: map[{shown}]")
-    lines.append(f"> tls={go_bool(settings.tls)}")
-    if settings.tls:
+    lines.append(f"> tls={go_bool(settings.wants_tls)}")
+    if settings.wants_tls:
         lines += [
             f"  > no-verify={go_bool(settings.tls_no_verify)} ",
             f"  > ca-cert={settings.tls_ca_cert}",

@@ -52,6 +52,15 @@ def go_quote(text: str) -> str:
     return "".join(parts)
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped as ``%q`` does.
+
+    Go's ``flag`` package prints a bad flag name as it came; a newline in argv would
+    then split its message, which must stay one line.
+    """
+    return "".join(go_quote(char)[1:-1] if ord(char) < 0x20 else char for char in text)
+
+
 def go_status_error(code_name: str, details: str) -> str:
     """Go's ``status.Error`` text: ``rpc error: code = NotFound desc = unknown service``."""
     return f"rpc error: code = {go_code_name(code_name)} desc = {details}"

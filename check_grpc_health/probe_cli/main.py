@@ -7,8 +7,9 @@ as the Go tool's stderr lines and exit codes.
 It differs from the Go tool only where no script could rely on the difference:
 a refused connection or a failed TLS handshake fails at once (Go waits out the
 connect timeout; the exit code is the same), header values are never printed,
-and ``-rpc-header-file``, ``-wait`` and ``-watch`` are extra flags (the last two in
-:mod:`~check_grpc_health.probe_cli.waiting`).
+and it has extra flags (``-rpc-header-file``, ``-no-proxy``, and ``-wait`` and
+``-watch`` in :mod:`~check_grpc_health.probe_cli.waiting`) and address forms
+(``grpc://``, ``grpcs://``, ``http://``, ``https://``, where Go fails to dial).
 
 Nothing heavy is imported before the arguments are known to be good: ``-h``, a bad
 flag or ``-version`` never load grpcio.
@@ -79,6 +80,16 @@ def _main(args: list[str], cancellation: Cancellation) -> int:
     problem = validate(settings)
     if problem is not None:
         return cancellation.finish(Exit.INVALID_ARGUMENTS, f"error: {problem}")
+    if "@" in settings.addr and not settings.addr.startswith(("unix:", "unix-abstract:")):
+        # A user:password@ in the address is refused before anything could echo it.
+        from check_grpc_health.core.proxy import strip_credentials
+
+        shown = go_quote(strip_credentials(settings.addr))
+        return cancellation.finish(
+            Exit.CONNECTION_FAILURE,
+            f"error: failed to connect service at {shown}: invalid address (not shown): "
+            "it holds user@ or user:password@, and a gRPC address takes no user name or password",
+        )
     cancellation.dialling(settings.addr)
     if settings.verbose:
         for line in describe(settings):
@@ -116,6 +127,11 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
         options = _options(settings, target)
     except InvalidArgument as error:
         return finish(Exit.INVALID_ARGUMENTS, f"error: {error}")
+    if settings.verbose:
+        from check_grpc_health.core.proxy import proxy_for
+
+        for note in proxy_for(target, enabled=not settings.no_proxy).notes:
+            log_line(f"proxy: {note}")
     # grpc loads before the clock starts: importing it is start-up, not dialling, and
     # would otherwise eat about 100 ms of a short -connect-timeout.
     importlib.import_module("check_grpc_health.core.channel")
@@ -168,7 +184,7 @@ def _options(settings: Settings, target: object) -> ProbeOptions:
     except UnicodeEncodeError:
         raise InvalidArgument(f"-service {go_quote(settings.service)} is not valid UTF-8") from None
     tls = None
-    if settings.tls:
+    if settings.wants_tls:
         tls = TlsOptions(
             ca_cert=settings.tls_ca_cert or None,
             client_cert=settings.tls_client_cert or None,
@@ -186,6 +202,7 @@ def _options(settings: Settings, target: object) -> ProbeOptions:
         metadata=settings.rpc_headers,
         user_agent=settings.user_agent or None,
         gzip=settings.gzip,
+        use_proxy=not settings.no_proxy,
     )
 
 

@@ -55,22 +55,29 @@ class GateOutcome:
 def build_options(params: dict[str, Any]) -> ProbeOptions:
     """Translate module parameters into core options; raises ``InvalidArgument``."""
     services = tuple(params.get("service") or ())
+    target = parse_target(params["host"], params.get("port"))
     return ProbeOptions(
-        target=parse_target(params["host"], params.get("port")),
+        target=target,
         services=services,
         connect_timeout=float(params.get("connect_timeout", 5.0)),
         rpc_timeout=float(params.get("rpc_timeout", 5.0)),
-        tls=_tls_options(params),
+        tls=_tls_options(params, target.tls),
         metadata=_metadata(params.get("metadata") or {}),
         authority=params.get("authority"),
+        use_proxy=params.get("use_proxy", True) is not False,
     )
 
 
-def _tls_options(params: dict[str, Any]) -> TlsOptions | None:
+def _tls_options(params: dict[str, Any], scheme_tls: bool | None) -> TlsOptions | None:
+    """TLS from the options; ``grpcs://``/``https://`` in ``host`` turns it on too."""
     given = [name for name in _TLS_FILE_OPTIONS if params.get(name)]
     use_tls = params.get("tls")
     if use_tls is False and given:
         raise InvalidArgument(f"{given[0]} needs TLS, but tls is false")
+    if use_tls is False and scheme_tls:
+        raise InvalidArgument("host asks for TLS (grpcs:// or https://), but tls is false")
+    if use_tls is None:
+        use_tls = scheme_tls
     if not use_tls and not given:
         return None
     return TlsOptions(
@@ -123,7 +130,8 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
                 options, params, timeout=timeout, interval=interval, started=started, sleep=sleep
             )
         except HealthCheckError as error:
-            return GateOutcome(False, str(error), _values(services, started, attempts=1))
+            # No health RPC was made, and which services there are is unknown.
+            return GateOutcome(False, str(error), _values((), started, attempts=0))
     # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
     remaining = timeout - (time.monotonic() - started)
     if timeout == 0 or remaining <= 0:
@@ -163,10 +171,20 @@ def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> 
     target = options.target.display
     try:
         result = probe(options)
-    except HealthCheckError as error:
-        return GateOutcome(False, str(error), _values(options.services, started, attempts=1))
+    except InvalidArgument as error:  # e.g. an unreadable certificate file: nothing tried
+        return GateOutcome(False, str(error), _values(options.services, started, attempts=0))
+    except HealthCheckError as error:  # one Check round, whose connection failed
+        values = _values(options.services, started, attempts=1, method="check")
+        return GateOutcome(False, str(error), values)
     statuses = {item.service: item.status for item in result.services}
-    values = _values(options.services, started, attempts=1, result=result, method="check")
+    values = _values(
+        options.services,
+        started,
+        attempts=1,
+        result=result,
+        method="check",
+        connect_time=result.connect_time,
+    )
     values["status"] = _status_names(statuses)
     if all(status is wanted for status in statuses.values()):
         return GateOutcome(True, f"{target} is {wanted.name}", values)
@@ -195,6 +213,7 @@ def _wait(
         attempts=outcome.attempts,
         result=outcome.last_probe,
         method=outcome.method,
+        connect_time=outcome.connect_time,
     )
     values["status"] = _status_names(outcome.statuses)
     if outcome.reached:
@@ -215,14 +234,20 @@ def _values(
     attempts: int,
     result: ProbeResult | None = None,
     method: str | None = None,
+    connect_time: float | None = None,
 ) -> dict[str, Any]:
+    """The module's return values; each one is documented in the module's RETURN.
+
+    ``connect_time`` is the connection's real set-up time, not ``result.connect_time``,
+    which after a wait is only the last Check's wait on a connection already up.
+    """
     return {
         "status": dict.fromkeys(services),
         "elapsed": round(time.monotonic() - started, 3),
         "attempts": attempts,
         "method": method,
         "time": None if result is None else round(result.time, 6),
-        "connect_time": None if result is None else round(result.connect_time, 6),
+        "connect_time": None if connect_time is None else round(connect_time, 6),
         "rpc_time": None if result is None else round(result.rpc_time, 6),
     }
 

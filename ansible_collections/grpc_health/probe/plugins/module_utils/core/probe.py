@@ -18,15 +18,22 @@ if TYPE_CHECKING:
     from .options import ProbeOptions
 
 
-def probe(options: ProbeOptions) -> ProbeResult:
+def probe(options: ProbeOptions, channel: HealthChannel | None = None) -> ProbeResult:
     """Probe the target once on a fresh channel: connect, Check, close.
 
     Returns per-service results (an unhealthy status or an RPC error per service is a
     result). Raises :class:`InvalidArgument` for unusable options or files, and
     :class:`ConnectFailure` when no connection could be made.
+
+    With ``channel`` (open on the same target with the same transport settings, e.g.
+    shared by many checks), the probe runs on it for ``options.services`` and leaves
+    it open; its connect time is then only the wait for the ready connection.
     """
-    with HealthChannel(options) as channel:
-        result = channel.probe()
+    if channel is not None:
+        result = channel.probe(options.services)
+    else:
+        with HealthChannel(options) as own:
+            result = own.probe()
     if options.certificate_facts and result.certificate is None:
         result = with_certificate(options, result)
     return result
