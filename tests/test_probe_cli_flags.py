@@ -342,7 +342,8 @@ def test_header_errors_never_show_the_value() -> None:
 
 
 # The Go tool's flag definitions (main.go of grpc-ecosystem/grpc-health-probe), as Go's
-# flag.PrintDefaults lays them out, copied from the Go source. -rpc-header-file is ours.
+# flag.PrintDefaults lays them out, copied from the Go source. -no-proxy, -rpc-header-file,
+# -wait and -watch are ours.
 GO_USAGE = """\
 Usage:
   -addr string
@@ -386,7 +387,12 @@ the process list (not in the Go tool)
     \tuser-agent header value of health check requests (default "grpc_health_probe")
   -v\tverbose logs
   -version
-    \tshow probe version and exit"""
+    \tshow probe version and exit
+  -wait duration
+    \tkeep trying until SERVING for up to this long; then the last attempt's exit code \
+(not in the Go tool)
+  -watch
+    \tprint every status the server reports (not in the Go tool)"""
 
 
 def test_usage_block_has_gos_layout() -> None:

@@ -147,20 +147,23 @@ FLAGS: tuple[Flag, ...] = (
     ),
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
     Flag("version", Kind.BOOL, "version", "false", "show probe version and exit"),
-)
-# Extensions of the Go tool's interface. They stay out of FLAGS, so ``-h`` prints Go's
-# usage block unchanged; docs/kubernetes.md documents them.
-EXTENSIONS: tuple[Flag, ...] = (
     Flag(
         "wait",
         Kind.DURATION,
         "wait",
         "",
-        "keep trying until SERVING for up to this long; then the last attempt's exit code",
+        "keep trying until SERVING for up to this long; then the last attempt's exit code "
+        "(not in the Go tool)",
     ),
-    Flag("watch", Kind.BOOL, "watch", "false", "print every status the server reports"),
+    Flag(
+        "watch",
+        Kind.BOOL,
+        "watch",
+        "false",
+        "print every status the server reports (not in the Go tool)",
+    ),
 )
-_BY_NAME = {flag.name: flag for flag in (*FLAGS, *EXTENSIONS)}
+_BY_NAME = {flag.name: flag for flag in FLAGS}
 
 
 class Settings(NamedTuple):
