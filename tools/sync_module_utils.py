@@ -38,6 +38,9 @@ MODULES = (
     "probe",
     "watch",
     "discovery",
+    "peek",
+    "handshake",
+    "diagnosis",
 )
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"

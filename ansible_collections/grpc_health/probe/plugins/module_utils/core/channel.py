@@ -55,6 +55,12 @@ if TYPE_CHECKING:
 _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
 # How often a blocked main thread wakes to let Python run pending signal handlers.
 _SIGNAL_CHECK_INTERVAL = 0.05
+# grpcio's own attempt deadline runs this long past the connect timeout: equal, the
+# two race, and a silent peer often reads as a failed attempt ("tcp handshaker
+# shutdown") instead of a time-out, and its socket is gone before it can be read.
+_ATTEMPT_MARGIN = 0.5
+# grpcio's words for its own attempt deadline, when it fires first anyway.
+_TIMEOUT_WORDS = ("timed out", "handshaker shutdown")
 
 
 class StreamCall(Protocol):
@@ -86,8 +92,16 @@ class HealthChannel:
     order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY.
     """
 
-    def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
+    def __init__(
+        self,
+        options: ProbeOptions,
+        *,
+        reconnect_backoff: float | None = None,
+        snapshot_sockets: bool = False,
+    ) -> None:
         self.options = options
+        # At a connect time-out, read the state of the channel's sockets (for a diagnosis).
+        self.snapshot_sockets = snapshot_sockets
         self.certificate: CertificateInfo | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
@@ -101,7 +115,10 @@ class HealthChannel:
         channel_options: list[tuple[str, Any]] = [
             # A connection attempt to a silent peer otherwise outlives close() by up to
             # grpc's 20 s minimum connect timeout, holding a socket.
-            ("grpc.min_reconnect_backoff_ms", _channel_ms(options.connect_timeout)),
+            (
+                "grpc.min_reconnect_backoff_ms",
+                _channel_ms(options.connect_timeout + _ATTEMPT_MARGIN),
+            ),
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
@@ -160,9 +177,19 @@ class HealthChannel:
                 f"after {seconds_text(timeout)}",
                 target=self.options.target.display,
                 timed_out=True,
+                socket_states=self._socket_states(),
             )
         self._raise_connect_failure()
         return time.monotonic() - started
+
+    def _socket_states(self) -> tuple[str, ...]:
+        """The kernel's state of this channel's TCP sockets, when a diagnosis wants it."""
+        port = self.options.target.port
+        if not self.snapshot_sockets or port is None:
+            return ()
+        from .peek import connection_states
+
+        return connection_states(port)
 
     def _await_with_subscribe(self, timeout: float) -> int:
         """Fallback for a grpcio without the internal watch: public, but slower to close."""
@@ -200,12 +227,11 @@ class HealthChannel:
         except grpc.RpcError as error:
             detail = rpc_details(error)
             display = self.options.target.display
-            # grpc's own attempt deadline equals the connect timeout, so against a silent
-            # peer it may expire just before ours: "connection attempt timed out before
-            # receiving SETTINGS frame" is the same timeout, and reads the same.
-            timed_out = (
-                rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED
-                or "timed out" in detail.lower()
+            # grpc's own attempt deadline may still expire just before ours (see
+            # _ATTEMPT_MARGIN): "connection attempt timed out before receiving SETTINGS
+            # frame" or "tcp handshaker shutdown" is the same timeout, and reads the same.
+            timed_out = rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED or any(
+                words in detail.lower() for words in _TIMEOUT_WORDS
             )
             timeout = seconds_text(self.options.connect_timeout)
             message = (

@@ -24,6 +24,7 @@ else:
 
 from .channel import HealthChannel
 from .options import capped
+from .probe import explain
 from .results import (
     ConnectFailure,
     HealthCheckError,
@@ -44,6 +45,7 @@ def watch(
     wanted: HealthStatus = HealthStatus.SERVING,
     timeout: float,
     interval: float = 1.0,
+    diagnose_within: float | None = None,
 ) -> WatchResult:
     """Wait until every service reports ``wanted``, for at most ``timeout`` seconds.
 
@@ -52,9 +54,18 @@ def watch(
     UNIMPLEMENTED it polls Check every ``interval`` seconds instead. A broken stream or
     a connection that is not up yet is retried every ``interval`` until the deadline.
     Raises only :class:`InvalidArgument`; every other problem ends in the result.
+    With ``diagnose_within`` (seconds), the result's ``last_error`` gets a diagnosis.
     """
     waiter = _Waiter(options, wanted, capped(timeout), capped(interval))
-    return waiter.run()
+    try:
+        result = waiter.run()
+    except HealthCheckError as error:
+        if diagnose_within is not None:
+            explain(error, options, diagnose_within)
+        raise
+    if diagnose_within is not None and result.last_error is not None:
+        explain(result.last_error, options, diagnose_within)
+    return result
 
 
 class _Waiter:
