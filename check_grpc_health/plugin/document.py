@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 import nagiosplugin
 
 from check_grpc_health.plugin.check import HealthResource
+from check_grpc_health.plugin.options import SPELLING
 from check_grpc_health.text import clean_text, state_name
 
 if TYPE_CHECKING:
     from nagiosplugin.state import ServiceState
 
+    from check_grpc_health.core.results import HealthCheckError
     from check_grpc_health.plugin.options import PluginOptions
 
 
@@ -31,8 +33,22 @@ def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
         error=message,
         services=[],
         perfdata="",
+        diagnosis=None,
     )
     return document
+
+
+def diagnosis_document(error: HealthCheckError | None) -> dict[str, Any] | None:
+    """The ``diagnosis`` object of a failure: kind, cause, hint (plugin spelling), proxy."""
+    found = None if error is None else error.diagnosis
+    if found is None:
+        return None
+    return {
+        "kind": found.kind,
+        "cause": clean_text(found.cause),
+        "hint": found.hint(SPELLING),
+        "proxy": found.proxy,
+    }
 
 
 def check_document(check: nagiosplugin.Check, options: PluginOptions) -> dict[str, Any]:
@@ -53,7 +69,9 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
     elif result is None and check.state == nagiosplugin.Unknown:
         error = check.summary_str
     services = []
+    explained: HealthCheckError | None = failure
     if result is not None:
+        explained = next((item.error for item in result.services if item.error), None)
         for label, outcome in zip(resource.labels, result.services, strict=True):
             judged = check.results[label]
             services.append(
@@ -89,6 +107,7 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "certificate": certificate,
         "error": error,
         "perfdata": " ".join(check.perfdata),
+        "diagnosis": diagnosis_document(explained),
     }
 
 
@@ -129,4 +148,5 @@ def backends_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "total": len(resource.backends),
         "time": round(resource.elapsed, 6),
         "perfdata": " ".join(check.perfdata),
+        "diagnosis": None,
     }

@@ -43,7 +43,12 @@ if TYPE_CHECKING:
 
     from check_grpc_health.core.channel import HealthChannel
     from check_grpc_health.core.options import ProbeOptions
-    from check_grpc_health.core.results import ConnectFailure, RpcFailure, ServiceResult
+    from check_grpc_health.core.results import (
+        ConnectFailure,
+        HealthCheckError,
+        RpcFailure,
+        ServiceResult,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,9 +91,9 @@ def _main(args: list[str], cancellation: Cancellation) -> int:
     if settings.verbose:
         for line in describe(settings):
             log_line(line)
-    # grpcio's C core logs handshake failures at INFO to stderr by default; the Go
-    # tool's stderr holds only its own lines. An explicit setting still wins.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # grpcio's C core logs handshake failures at INFO, and proxy failures at ERROR, to
+    # stderr; the Go tool's stderr holds only its own lines. An explicit setting wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     return _run(settings, cancellation)
 
 
@@ -130,7 +135,7 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
     if options.tls is None or options.tls.verify:
         # Credentials are built (each file read once) before dialling, as Go does; the
         # channel does no I/O until it connects.
-        channel = _open_channel(options, cancellation)
+        channel = _open_channel(options, cancellation, snapshot=settings.verbose)
         if channel is None:
             return Exit.INVALID_ARGUMENTS
     # The no-verify pin needs the network to build its credentials, so its file errors
@@ -141,13 +146,18 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
     return _dial_and_check(settings, options, channel, started, cancellation)
 
 
-def _open_channel(options: ProbeOptions, cancellation: Cancellation) -> HealthChannel | None:
-    """The channel with its credentials, or None once the TLS failure is reported."""
+def _open_channel(
+    options: ProbeOptions, cancellation: Cancellation, *, snapshot: bool = False
+) -> HealthChannel | None:
+    """The channel with its credentials, or None once the TLS failure is reported.
+
+    ``snapshot``: read the sockets' state at a time-out, for the -v diagnosis.
+    """
     from check_grpc_health.core.channel import HealthChannel
     from check_grpc_health.core.results import InvalidArgument
 
     try:
-        return HealthChannel(options)
+        return HealthChannel(options, snapshot_sockets=snapshot)
     except InvalidArgument as error:
         cancellation.finish(
             Exit.INVALID_ARGUMENTS, f"failed to initialize tls credentials. error={error}"
@@ -208,9 +218,9 @@ def _dial_and_check(
     if channel is None:
         # The no-verify pin: its handshake counts against the one connect timeout.
         try:
-            channel = _open_channel(options, cancellation)
+            channel = _open_channel(options, cancellation, snapshot=settings.verbose)
         except ConnectFailure as failure:
-            return _connect_failed(settings, failure, cancellation)
+            return _connect_failed(settings, options, failure, deadline, cancellation)
         if channel is None:
             return Exit.INVALID_ARGUMENTS
     with channel:
@@ -226,10 +236,12 @@ def _check(
 ) -> int:
     from check_grpc_health.core.results import ConnectFailure, HealthStatus
 
+    options = channel.options
     try:
         channel.connect(max(deadline - time.perf_counter_ns(), MILLISECOND) / SECOND)
     except ConnectFailure as failure:
-        return _connect_failed(settings, failure, cancellation)
+        channel.close()
+        return _connect_failed(settings, options, failure, deadline, cancellation)
     connect_time = time.perf_counter_ns() - started
     # Go's dial has returned here: a signal from now on cancels the RPC instead.
     cancellation.rpc_started()
@@ -238,9 +250,12 @@ def _check(
     try:
         result = channel.probe()
     except ConnectFailure as failure:
-        return _connect_failed(settings, failure, cancellation)
+        channel.close()
+        return _connect_failed(settings, options, failure, deadline, cancellation)
     outcome: ServiceResult = result.services[0]
     if outcome.error is not None:
+        if settings.verbose:
+            _log_diagnosis(outcome.error, options)
         return cancellation.finish(Exit.RPC_FAILURE, _rpc_failed(settings, outcome.error))
     status = outcome.status
     if status is not HealthStatus.SERVING:
@@ -255,16 +270,43 @@ def _check(
     return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
 
 
-def _connect_failed(settings: Settings, failure: ConnectFailure, cancellation: Cancellation) -> int:
+def _connect_failed(
+    settings: Settings,
+    options: ProbeOptions,
+    failure: ConnectFailure,
+    deadline: int,
+    cancellation: Cancellation,
+) -> int:
+    detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
     if failure.timed_out:
+        # Go's own line, byte for byte; the diagnosis only under -v.
+        if settings.verbose:
+            _log_diagnosis(failure, options)
         line = (
             f"timeout: failed to connect service {go_quote(settings.addr)} "
             f"within {format_duration(settings.connect_timeout)}"
         )
-    else:
-        detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
-        line = f"error: failed to connect service at {go_quote(settings.addr)}: {detail}"
+        return cancellation.finish(Exit.CONNECTION_FAILURE, line)
+    from check_grpc_health.probe_cli.wording import diagnosed
+
+    # Go would wait out the connect timeout here; what is left of it bounds the diagnosis.
+    left = max(deadline - time.perf_counter_ns(), 0) / SECOND
+    words = diagnosed(failure, options, time.monotonic() + left)
+    if settings.verbose:
+        log_line(f"grpc: {detail}")
+    reason = hide_header_values(words, settings.rpc_headers) if words else detail
+    line = f"error: failed to connect service at {go_quote(settings.addr)}: {reason}"
     return cancellation.finish(Exit.CONNECTION_FAILURE, line)
+
+
+def _log_diagnosis(error: HealthCheckError, options: ProbeOptions) -> None:
+    """The -v line with the cause of a failure whose Go line stays as it is."""
+    from check_grpc_health.probe_cli.wording import VERBOSE_BUDGET, diagnosed
+
+    within = min(VERBOSE_BUDGET, options.connect_timeout)
+    words = diagnosed(error, options, time.monotonic() + within)
+    if words:
+        log_line(f"diagnosis: {words}")
 
 
 def _rpc_failed(settings: Settings, failure: RpcFailure) -> str:
