@@ -76,6 +76,6 @@ def explained(error: HealthCheckError, spelling: Mapping[str, str]) -> str:
         if error.timed_out:
             return f"{error.message}: {line}"
         return f"failed to connect to {error.target}: {line}"
-    if isinstance(error, RpcFailure) and error.code_name == "UNIMPLEMENTED":
-        return f"{line} (UNIMPLEMENTED)"
+    if isinstance(error, RpcFailure):
+        return f"{line} (UNIMPLEMENTED)" if error.code_name == "UNIMPLEMENTED" else error.message
     return line

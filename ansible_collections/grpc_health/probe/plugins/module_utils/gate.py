@@ -32,6 +32,7 @@ from ansible_collections.grpc_health.probe.plugins.module_utils.core.results imp
     HealthStatus,
     InvalidArgument,
     ProbeResult,
+    RpcFailure,
 )
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.targets import parse_target
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.tls import TlsOptions
@@ -286,6 +287,8 @@ def explained(error: HealthCheckError) -> str:
         if error.timed_out:
             return f"{error.message}: {line}"
         return f"failed to connect to {error.target}: {line}"
+    if isinstance(error, RpcFailure) and error.code_name != "UNIMPLEMENTED":
+        return str(error)
     return line
 
 

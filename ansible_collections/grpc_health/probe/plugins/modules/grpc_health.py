@@ -262,7 +262,11 @@ diagnosis:
       status, which needs none).
   returned: always
   type: dict
-  sample: {"kind": "tls_required", "cause": "the server speaks TLS", "hint": "add tls: true", "proxy": null}
+  sample:
+    kind: tls_required
+    cause: the server speaks TLS
+    hint: "add tls: true"
+    proxy: null
   contains:
     kind:
       description:
@@ -275,7 +279,8 @@ diagnosis:
       description: The cause in words, without option names.
       type: str
     hint:
-      description: What to change, naming this module's options; V(null) when there is nothing to set.
+      description:
+        - What to change, naming this module's options; V(null) when there is nothing to set.
       type: str
     proxy:
       description: The HTTP proxy the connection went through (credentials removed), or V(null).

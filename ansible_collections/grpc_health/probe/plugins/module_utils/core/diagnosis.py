@@ -205,9 +205,7 @@ def _connect(
                 f"the HTTP proxy {route.url} (from {route.source}) refused the connection; "
                 f"{target.display} itself was not tried",
             )
-        return Diagnosis(
-            "refused", f"nothing listens on {_refused_at(detail, target)} (connection refused)"
-        )
+        return Diagnosis("refused", _refused(detail, target))
     if "No such file or directory" in detail and target.unix_path:
         return Diagnosis("no_socket", f"the socket {target.unix_path} does not exist")
     if "Permission denied" in detail and target.unix_path:
@@ -247,14 +245,13 @@ def _tail(detail: str) -> str:
     )
 
 
-def _refused_at(detail: str, target: Target) -> str:
+def _refused(detail: str, target: Target) -> str:
+    """grpcio's words, naming the address that refused when the target is a name."""
     found = _REFUSED_ADDRESS.search(detail)
-    if not found:
-        return target.display
-    address = found.group(2).replace("%5B", "[").replace("%5D", "]")
-    if target.host is not None and not target.is_ip_literal and address != target.display:
-        return f"{address} ({target.host})"
-    return address
+    address = found.group(2).replace("%5B", "[").replace("%5D", "]") if found else ""
+    if not address or address == target.display or target.is_ip_literal:
+        return "Connection refused"
+    return f"Connection refused by {address}"
 
 
 def _proxy_status(status: int, route: Any, target: Target) -> Diagnosis:

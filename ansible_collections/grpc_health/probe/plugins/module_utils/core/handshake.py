@@ -9,7 +9,9 @@ one active test from :mod:`~check_grpc_health.core.peek`, bounded by ``deadline`
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import ipaddress
 import re
 import ssl
 from typing import TYPE_CHECKING
@@ -84,11 +86,19 @@ def tls_failure(
 def _names(cert: CertificateInfo | None) -> str:
     if cert is None:
         return ""
-    names = [san.partition(":")[2] for san in cert.sans]
+    names = [_compact(*san.partition(":")[::2]) for san in cert.sans]
     if not names:
         common = re.search(r"CN=([^,]+)", cert.subject)
         names = [common.group(1)] if common else []
     return ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+
+
+def _compact(kind: str, value: str) -> str:
+    """A name from a certificate; IPv6 addresses as people write them (``::1``)."""
+    if kind == "IP Address" and ":" in value:
+        with contextlib.suppress(ValueError):
+            return str(ipaddress.ip_address(value.strip()))
+    return value
 
 
 def _date(when: datetime.datetime) -> str:
