@@ -77,5 +77,5 @@ def explained(error: HealthCheckError, spelling: Mapping[str, str]) -> str:
             return f"{error.message}: {line}"
         return f"failed to connect to {error.target}: {line}"
     if isinstance(error, RpcFailure):
-        return f"{line} (UNIMPLEMENTED)" if error.code_name == "UNIMPLEMENTED" else error.message
+        return line if error.code_name == "UNIMPLEMENTED" else error.message
     return line

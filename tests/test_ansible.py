@@ -193,8 +193,9 @@ def test_ansible_doc_renders_every_option_and_return_value() -> None:
     assert doc["doc"]["options"]["metadata"]["description"][-1].startswith("Values are treated")
     assert doc["doc"]["options"]["state"]["choices"] == ["serving", "not_serving"]
     assert sorted(doc["return"]) == sorted(
-        ["status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time"]
+        ["status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time", "diagnosis"]
     )
+    assert sorted(doc["return"]["diagnosis"]["contains"]) == ["cause", "hint", "kind", "proxy"]
 
 
 @pytest.fixture

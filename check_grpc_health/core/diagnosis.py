@@ -27,7 +27,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from check_grpc_health.core.handshake import CHECK_PORT, closed, http1, tls_failure
+from check_grpc_health.core.handshake import closed, http1, not_http2, tls_failure
 from check_grpc_health.core.peek import MIN_ACTIVE, Hop, remaining, tcp_state
 from check_grpc_health.core.results import ConnectFailure, Diagnosis, InvalidArgument, RpcFailure
 
@@ -218,11 +218,7 @@ def _connect(
     if "Trying to connect an http1.x server" in detail:
         return http1(detail, options, hop, deadline)
     if "Expected SETTINGS frame" in detail:
-        return Diagnosis(
-            "not_http2",
-            "the peer does not speak HTTP/2: this port is not a gRPC server",
-            CHECK_PORT,
-        )
+        return not_http2(options, hop, deadline)
     if options.tls is not None:
         found = tls_failure(detail, options, hop, deadline)
         if found is not None:

@@ -299,11 +299,22 @@ def _status_names(statuses: dict[str, HealthStatus | None]) -> dict[str, str | N
 
 
 def _describe(statuses: dict[str, HealthStatus | None], errors: dict[str, Any]) -> str:
+    # Services that failed the same way are named once, together: "services 'a', 'b' ...".
+    failed: dict[str, list[str]] = {}
+    for service in statuses:
+        if service in errors:
+            error = errors[service]
+            failed.setdefault(f"{error.code_name} ({explained(error)})", []).append(service)
     parts = []
     for service, status in statuses.items():
         label = f"service {service!r}" if service else "overall health"
-        if service in errors:
-            parts.append(f"{label} {errors[service].code_name} ({explained(errors[service])})")
-        else:
+        if service not in errors:
             parts.append(f"{label} {'no answer' if status is None else status.name}")
+            continue
+        problem = f"{errors[service].code_name} ({explained(errors[service])})"
+        alike = failed.pop(problem, [])
+        if len(alike) > 1:
+            label = "services " + ", ".join(repr(name) for name in alike)
+        if alike:
+            parts.append(f"{label} {problem}")
     return ", ".join(parts)

@@ -125,10 +125,9 @@ def _not_tls(options: ProbeOptions, hop: Hop | None, deadline: float) -> Diagnos
             probed=True,
         )
     if answer is not None and answer.startswith(b"HTTP/1."):
-        status = answer.split(b"\r\n", 1)[0].decode("ascii", "replace")[:60]
         return Diagnosis(
             "http1_server",
-            f"an HTTP/1.x server answered ({status}), not TLS and not gRPC: "
+            f"an HTTP/1.x server answered ({_status_line(answer)}), not TLS and not gRPC: "
             "wrong port, or a proxy or load balancer without HTTP/2",
             CHECK_PORT,
             probed=True,
@@ -140,6 +139,32 @@ def _not_tls(options: ProbeOptions, hop: Hop | None, deadline: float) -> Diagnos
         ("{no_tls}", "check the port in {address}"),
         probed=answer is not None,
     )
+
+
+def not_http2(options: ProbeOptions, hop: Hop | None, deadline: float) -> Diagnosis:
+    """The peer answered, but not with HTTP/2: an HTTP/1.x server grpcio did not name, or junk."""
+    answer = plain_peek(options.target, hop, deadline) if options.tls is None else None
+    # Some web servers answer the HTTP/2 preface with an HTTP/0.9-style bare page.
+    page = answer is not None and answer.lstrip()[:14].lower().startswith((b"<!doctype", b"<html"))
+    if answer is not None and (answer.startswith(b"HTTP/1.") or page):
+        shown = "an HTML page" if page else _status_line(answer)
+        return Diagnosis(
+            "http1_server",
+            f"an HTTP/1.x server answered ({shown}), not gRPC: wrong port, or a "
+            "proxy or load balancer without HTTP/2",
+            CHECK_PORT,
+            probed=True,
+        )
+    return Diagnosis(
+        "not_http2",
+        "the peer does not speak HTTP/2: this port is not a gRPC server",
+        CHECK_PORT,
+        probed=answer is not None,
+    )
+
+
+def _status_line(answer: bytes) -> str:
+    return answer.split(b"\r\n", 1)[0].decode("ascii", "replace")[:60]
 
 
 def http1(detail: str, options: ProbeOptions, hop: Hop | None, deadline: float) -> Diagnosis:
