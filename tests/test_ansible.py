@@ -187,7 +187,7 @@ def test_ansible_doc_renders_every_option_and_return_value() -> None:
             "host", "port", "service", "all_services", "state", "timeout", "delay", "sleep",
             "connect_timeout",
             "rpc_timeout", "tls", "ca_cert", "client_cert", "client_key", "server_name",
-            "validate_certs", "metadata", "authority",
+            "validate_certs", "metadata", "authority", "use_proxy",
         ]
     )  # fmt: skip
     assert doc["doc"]["options"]["metadata"]["description"][-1].startswith("Values are treated")

@@ -91,6 +91,13 @@ object Host "grpc" {
   check_interval = 1h
 }
 
+object Host "grpc-dual" {
+  check_command = "dummy"
+  address = "127.0.0.1"
+  address6 = "::1"
+  check_interval = 1h
+}
+
 template Service "recorded" {
   host_name = "grpc"
   check_command = "grpc_health"
@@ -128,6 +135,7 @@ class Record:
 class Scenario:
     name: str
     variables: dict[str, object]
+    host: str = "grpc"
 
 
 def render_value(value: object) -> str:
@@ -140,6 +148,8 @@ def render_value(value: object) -> str:
 
 def service_config(scenario: Scenario) -> str:
     lines = [f"object Service {quoted(scenario.name)} {{", '  import "recorded"']
+    if scenario.host != "grpc":
+        lines.append(f"  host_name = {quoted(scenario.host)}")
     for key, value in scenario.variables.items():
         lines.append(f"  vars.{key} = {render_value(value)}")
     lines.append("}")
@@ -233,6 +243,7 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
         tls = start(credentials=tls_material.server_credentials())
         secret = start(servicer=recording)
         unix = start(unix_path=str(base / "health.sock"))
+        over_ipv6 = start(host="[::1]")
         refused = closed_port()
         scenarios = [
             Scenario("serving", {"grpc_health_port": serving.port}),
@@ -274,6 +285,21 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
                 },
             ),
             Scenario("unix", {"grpc_health_address": f"unix:{unix.unix_path}"}),
+            # check_ipv6 picks the host's address6, and -6 reaches the plugin.
+            Scenario(
+                "ipv6", {"grpc_health_port": over_ipv6.port, "grpc_health_ipv6": True}, "grpc-dual"
+            ),
+            Scenario(
+                "ipv4", {"grpc_health_port": serving.port, "grpc_health_ipv4": True}, "grpc-dual"
+            ),
+            Scenario(
+                "ipv6-literal-v4",
+                {
+                    "grpc_health_address": "127.0.0.1",
+                    "grpc_health_port": serving.port,
+                    "grpc_health_ipv6": True,
+                },
+            ),
         ]
         try:
             records = run_icinga(base, scenarios)
@@ -289,6 +315,7 @@ def icinga(tls_material: TlsMaterial) -> Iterator[tuple[dict[str, Record], dict[
                 "refused": f"127.0.0.1:{refused}",
                 "tls": tls.address,
                 "unix": unix.address,
+                "over-ipv6": over_ipv6.port,
                 "seen": recording.seen,
             },
         )
@@ -481,3 +508,25 @@ def test_a_missing_icinga2_fails_under_ci_and_skips_elsewhere(
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="icinga2 is not installed"):
         icinga2_binary()
+
+
+def test_check_ipv4_and_check_ipv6_pick_the_address_and_pass_the_family(
+    icinga: tuple[dict[str, Record], dict[str, object]],
+) -> None:
+    """As with the ITL's tcp command: grpc_health_ipv6 checks the host's address6 with -6."""
+    records, facts = icinga
+    over_ipv6 = records["ipv6"]
+    assert (over_ipv6.state, over_ipv6.exit_status) == ("OK", 0)
+    assert first_line(over_ipv6).startswith(
+        f"GRPC_HEALTH OK - [::1]:{facts['over-ipv6']}: overall health is SERVING in "
+    )
+    over_ipv4 = records["ipv4"]
+    assert (over_ipv4.state, over_ipv4.exit_status) == ("OK", 0)
+    assert first_line(over_ipv4).startswith(
+        f"GRPC_HEALTH OK - {facts['serving']}: overall health is SERVING in "
+    )
+    literal = records["ipv6-literal-v4"]
+    assert (literal.state, literal.exit_status) == ("UNKNOWN", 3)
+    assert first_line(literal) == (
+        f"GRPC_HEALTH UNKNOWN - {facts['serving']} is an IPv4 address, but IPv6 only was asked for"
+    )

@@ -169,7 +169,7 @@ def test_all_addresses_json_lists_each_backend(
 
 def test_discovery_argument_errors() -> None:
     cases = {
-        ("-H", "h:1", "--backends-warning", "2"): "-4, -6, --backends-warning and "
+        ("-H", "h:1", "--backends-warning", "2"): "--backends-warning and "
         "--backends-critical need --all-addresses",
         ("-H", "h:1", "-4", "-6", "--all-addresses"): "-4/--ipv4 and -6/--ipv6 cannot be combined",
         ("-H", "h:1", "--all-services", "-s", "x"): "--all-services checks every service: "

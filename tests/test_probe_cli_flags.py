@@ -351,6 +351,8 @@ Usage:
     \ttimeout for establishing connection (default 1s)
   -gzip
     \tuse GZIPCompressor for requests and GZIPDecompressor for response (default: false)
+  -no-proxy
+    \tignore *_proxy variables (not in the Go tool)
   -rpc-header value
     \tadditional RPC headers in 'name: value' format. May specify more than one via \
 multiple flags.

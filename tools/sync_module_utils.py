@@ -41,6 +41,8 @@ MODULES = (
     "peek",
     "handshake",
     "diagnosis",
+    "proxy",
+    "family",
 )
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"

@@ -22,13 +22,13 @@ value, a key, or a proxy's credentials.
 
 from __future__ import annotations
 
-import importlib
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from check_grpc_health.core.handshake import closed, http1, not_http2, tls_failure
 from check_grpc_health.core.peek import MIN_ACTIVE, Hop, remaining, tcp_state
+from check_grpc_health.core.proxy import proxy_for
 from check_grpc_health.core.results import ConnectFailure, Diagnosis, InvalidArgument, RpcFailure
 
 __all__ = ["Diagnosis", "attach", "diagnose"]
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.core.proxy import ProxyRoute
     from check_grpc_health.core.results import HealthCheckError
     from check_grpc_health.core.targets import Target
 
@@ -84,24 +85,16 @@ def attach(error: HealthCheckError, options: ProbeOptions, within: float) -> Dia
     return found
 
 
-def _route(options: ProbeOptions, environ: Mapping[str, str] | None) -> Any:
-    """The proxy grpcio dials for this target, or None (see ``core/proxy.py``)."""
-    try:
-        proxy = importlib.import_module("check_grpc_health.core.proxy")
-    except ImportError:
-        return None
-    enabled = bool(getattr(options, "use_proxy", True))
-    return proxy.proxy_for(options.target, environ, enabled=enabled).route
+def _route(options: ProbeOptions, environ: Mapping[str, str] | None) -> ProxyRoute | None:
+    """The proxy grpcio dials for this target, or None."""
+    return proxy_for(options.target, environ, enabled=options.use_proxy).route
 
 
-def _hop(route: Any) -> Hop | None:
-    if route is None:
-        return None
-    credentials = getattr(route, "credentials", None)
-    return Hop(route.host, route.port, credentials if isinstance(credentials, str) else None)
+def _hop(route: ProxyRoute | None) -> Hop | None:
+    return None if route is None else Hop(route.host, route.port, route.credentials)
 
 
-def _through(found: Diagnosis, route: Any) -> Diagnosis:
+def _through(found: Diagnosis, route: ProxyRoute) -> Diagnosis:
     """Say that the connection went through the proxy, and how to go around it."""
     cause = found.cause
     if route.url not in cause:
@@ -179,13 +172,15 @@ _PROXY_STATUS = re.compile(r"HTTP proxy returned response code (\d+)")
 def _connect(
     error: ConnectFailure,
     options: ProbeOptions,
-    route: Any,
+    route: ProxyRoute | None,
     deadline: float,
     socket_states: tuple[str, ...],
 ) -> Diagnosis:
     detail = error.detail or error.message
     target = options.target
     host = target.host or target.unix_path or target.display
+    if error.timed_out and detail.startswith("resolving "):
+        return Diagnosis("dns_timeout", f"no answer from DNS for {host} in time")
     if error.timed_out or any(marker in detail for marker in TIMEOUT_MARKERS):
         return _timeout(options, route, deadline, socket_states)
     if "errors resolving" in detail or "DNS" in detail:
@@ -225,6 +220,11 @@ def _connect(
             return found
     if "Socket closed" in detail or "Connection reset" in detail or "End of TCP stream" in detail:
         return closed(options, hop, deadline)
+    if "failed to connect to all addresses" not in detail:
+        # The core's own words (name resolution, address family): already a cause.
+        return Diagnosis(
+            "connect_failed", detail.removeprefix(f"failed to connect to {error.target}: ")
+        )
     return Diagnosis("connect_failed", f"the connection failed: {_tail(detail)}")
 
 
@@ -248,7 +248,7 @@ def _refused(detail: str, target: Target) -> str:
     return f"Connection refused by {address}"
 
 
-def _proxy_status(status: int, route: Any, target: Target) -> Diagnosis:
+def _proxy_status(status: int, route: ProxyRoute, target: Target) -> Diagnosis:
     via = f"the HTTP proxy {route.url} (from {route.source})"
     if status == 407 or (status == 401 and route.authenticated):
         if route.authenticated:
@@ -269,7 +269,7 @@ def _proxy_status(status: int, route: Any, target: Target) -> Diagnosis:
 
 
 def _timeout(
-    options: ProbeOptions, route: Any, deadline: float, socket_states: tuple[str, ...]
+    options: ProbeOptions, route: ProxyRoute | None, deadline: float, socket_states: tuple[str, ...]
 ) -> Diagnosis:
     peer = f"the HTTP proxy {route.url}" if route is not None else "the server"
     hop = _hop(route)
@@ -293,7 +293,7 @@ def _timeout(
         )
     layer = "TLS handshake" if options.tls is not None else "HTTP/2 settings"
     fixes = ("use a longer {connect_timeout}", "check the port in {address}")
-    if hop is not None and remaining(deadline) > MIN_ACTIVE:
+    if route is not None and hop is not None and remaining(deadline) > MIN_ACTIVE:
         tunnel = tcp_state(options.target, hop, deadline, tunnel=True)
         if tunnel == "CONNECTED":
             return Diagnosis(

@@ -28,6 +28,12 @@ class ProbeOptions:
     Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
     (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are
     secrets: they go on the wire and nowhere else (see :meth:`__repr__`).
+
+    A target written ``grpcs://`` or ``https://`` turns TLS on (default settings) when
+    ``tls`` is None. ``use_proxy=False`` stops grpcio from using the HTTP proxy of the
+    environment (see :mod:`check_grpc_health.core.proxy`). ``family``
+    (``socket.AF_INET``/``AF_INET6``, 0 for any) makes the channel resolve the host
+    itself and dial only addresses of that family.
     """
 
     target: Target
@@ -41,6 +47,8 @@ class ProbeOptions:
     authority: str | None = None
     gzip: bool = False
     certificate_facts: bool = False
+    use_proxy: bool = True
+    family: int = 0
 
     def __post_init__(self) -> None:
         # Capped, not refused: a deadline beyond grpc's range would expire at once.
@@ -54,14 +62,66 @@ class ProbeOptions:
             raise InvalidArgument("at least one service is required")
         for service in self.services:
             _check_utf8("service", service)
+        _check_scheme_security(self)
         if self.tls is not None and self.alts:
             raise InvalidArgument("TLS and ALTS cannot be combined")
+        if self.family:
+            _check_family(self.target, self.family)
         for key, _ in self.metadata:
             check_metadata_key(key)
         if self.authority is not None:
             _check_printable("authority", self.authority)
         if self.user_agent is not None:
             _check_printable("user agent", self.user_agent)
+
+
+def _check_scheme_security(options: ProbeOptions) -> None:
+    """A ``grpcs://``/``https://`` target means TLS; ``grpc://``/``http://`` means plaintext."""
+    target = options.target
+    if target.tls is None:
+        return
+    scheme = target.display.partition("://")[0]
+    if target.tls and options.alts:
+        raise InvalidArgument(f"{target.display} asks for TLS ({scheme}://); ALTS cannot be used")
+    if not target.tls and (options.tls is not None or options.alts):
+        raise InvalidArgument(
+            f"{target.display} asks for plaintext ({scheme}://), but TLS options were "
+            "given: write grpcs:// or https:// for TLS"
+        )
+    if target.tls and options.tls is None:
+        from check_grpc_health.core.tls import TlsOptions
+
+        object.__setattr__(options, "tls", TlsOptions())
+
+
+def _check_family(target: Target, family: int) -> None:
+    """One address family: a host name, or an IP literal of that family."""
+    import socket
+
+    names: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+    if family not in names:
+        raise InvalidArgument(f"address family {family!r} is not IPv4 or IPv6")
+    if target.host is None:
+        raise InvalidArgument(
+            f"{target.display} is a unix socket: it has no {names[family]} address"
+        )
+    literal_family = _literal_family(target.host)
+    if literal_family and literal_family != family:
+        raise InvalidArgument(
+            f"{target.display} is an {names[literal_family]} address, but "
+            f"{names[family]} only was asked for"
+        )
+
+
+def _literal_family(host: str) -> int:
+    import ipaddress
+    import socket
+
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return 0
+    return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
 def check_timeout(name: str, value: float) -> float:

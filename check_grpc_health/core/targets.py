@@ -7,11 +7,22 @@ Layer: core. Pure logic, no I/O. Every adapter parses its address through
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import NamedTuple
 
 from check_grpc_health.core.results import InvalidArgument
 
 _SCHEMES_PASSED_THROUGH = ("dns:", "ipv4:", "ipv6:")
+# URL schemes as blackbox_exporter, curl and service meshes write gRPC endpoints: the
+# scheme says TLS or plaintext, and http/https bring their usual default ports.
+_URL_SCHEMES: dict[str, tuple[bool, int | None]] = {
+    "grpc": (False, None),
+    "http": (False, 80),
+    "grpcs": (True, None),
+    "https": (True, 443),
+}
+_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
+_FORMS = "host:port, grpc://, grpcs://, http://, https://, unix:, dns:, ipv4: or ipv6:"
 
 
 class Target(NamedTuple):
@@ -21,6 +32,12 @@ class Target(NamedTuple):
     targets (used for TLS SNI and for fetching the peer certificate); ``unix_path`` is
     set for unix sockets. ``display`` is the address as the user gave it, with the
     port added when it was given separately.
+
+    ``tls`` is what a URL scheme said: True for ``grpcs://``/``https://``, False for
+    ``grpc://``/``http://``, None without a scheme (see :class:`ProbeOptions`, which
+    turns TLS on for True). ``address`` is the IP address the core resolved the host
+    to when one address family was asked for; ``grpc_target`` then dials it, while
+    ``host`` keeps the name for ``:authority`` and TLS.
     """
 
     grpc_target: str
@@ -28,6 +45,8 @@ class Target(NamedTuple):
     host: str | None = None
     port: int | None = None
     unix_path: str | None = None
+    tls: bool | None = None
+    address: str | None = None
 
     @property
     def is_ip_literal(self) -> bool:
@@ -51,7 +70,10 @@ def parse_target(address: str, port: int | str | None = None) -> Target:
 
     Accepted: ``host:port``, ``[v6]:port``, ``:port`` (localhost), ``host`` or a bare
     IPv6 literal with ``port`` given separately, ``unix:/path``, ``unix:///abs/path``,
-    ``unix-abstract:name`` and ``dns:///name:port`` (also ``ipv4:``/``ipv6:``).
+    ``unix-abstract:name`` and ``dns:///name:port`` (also ``ipv4:``/``ipv6:``), and URLs:
+    ``grpc://`` and ``http://`` (plaintext), ``grpcs://`` and ``https://`` (TLS), where
+    ``http://`` and ``https://`` default to ports 80 and 443. A URL takes no path, and a
+    bare file path is refused with the ``unix:`` form to write instead.
     """
     if not isinstance(address, str):
         raise InvalidArgument(f"invalid address {address!r}: not a string")
@@ -64,6 +86,10 @@ def parse_target(address: str, port: int | str | None = None) -> Target:
         return _parse_unix(text, address, separate_port)
     if text.startswith(_SCHEMES_PASSED_THROUGH):
         return _parse_scheme(text, address, separate_port)
+    url = _URL.fullmatch(text)
+    if url:
+        return _parse_url(url.group(1), url.group(2), address, separate_port)
+    _refuse_file_path(text, address)
     host, embedded_port = _split_host_port(text, address)
     if embedded_port is not None and separate_port not in (None, embedded_port):
         raise InvalidArgument(
@@ -131,6 +157,60 @@ def _parse_scheme(text: str, address: str, separate_port: int | None) -> Target:
     if embedded_port is None:
         text = address = f"{text}:{port}"
     return Target(grpc_target=text, display=address, host=host, port=port)
+
+
+def _parse_url(scheme: str, rest: str, address: str, separate_port: int | None) -> Target:
+    """``grpc://``, ``grpcs://``, ``http://``, ``https://``: host and port, nothing else."""
+    known = _URL_SCHEMES.get(scheme.lower())
+    if known is None:
+        raise InvalidArgument(
+            f"invalid address {address!r}: unknown scheme {scheme}:// (use {_FORMS})"
+        )
+    tls, default_port = known
+    authority, _, path = rest.partition("/")
+    for mark in "?#":
+        if mark in authority:
+            authority, _, tail = authority.partition(mark)
+            path = path or mark + tail
+    if "@" in authority:
+        # The user part may hold a password: the address is not shown.
+        raise InvalidArgument(
+            f"invalid address: {scheme}:// with user@ in it (not shown); "
+            "a gRPC address takes no user name or password"
+        )
+    if path:
+        shown = path if path[0] in "?#" else "/" + path
+        raise InvalidArgument(
+            f"invalid address {address!r}: a gRPC address has no path ({shown!r}); "
+            f"write {scheme}://{authority}"
+        )
+    host, embedded_port = _split_host_port(authority, address)
+    if embedded_port is not None and separate_port not in (None, embedded_port):
+        raise InvalidArgument(
+            f"invalid address {address!r}: it names port {embedded_port} "
+            f"but port {separate_port} was also given"
+        )
+    port = embedded_port or separate_port or default_port
+    if port is None:
+        raise InvalidArgument(f"invalid address {address!r}: missing port ({scheme}:// has none)")
+    if not host:
+        raise InvalidArgument(f"invalid address {address!r}: missing host")
+    _check_host(host, address)
+    display = address.strip().rstrip("/")
+    if embedded_port is None:
+        display = f"{display}:{port}"
+    return Target(f"{_bracket(host)}:{port}", display, host, port, tls=tls)
+
+
+def _refuse_file_path(text: str, address: str) -> None:
+    """A path such as ``/tmp/app.sock`` or ``./x.sock`` is a unix socket, written ``unix:``."""
+    looks_like_path = text.startswith(("/", "./", "../")) or (
+        text.endswith(".sock") and ":" not in text
+    )
+    if looks_like_path:
+        raise InvalidArgument(
+            f"invalid address {address!r}: a file path is a unix socket; write unix:{text}"
+        )
 
 
 def _split_host_port(text: str, address: str) -> tuple[str, int | None]:

@@ -219,7 +219,8 @@ def _connect_socket(target: Target, timeout: float) -> socket.socket:
         return unix_socket
     assert target.host is not None
     assert target.port is not None
-    return socket.create_connection((target.host, target.port), timeout=timeout)
+    # With one address family asked for, the address the channel dials, not the name.
+    return socket.create_connection((target.address or target.host, target.port), timeout=timeout)
 
 
 def _describe(tls_socket: ssl.SSLSocket) -> CertificateInfo | None:

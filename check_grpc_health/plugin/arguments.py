@@ -125,7 +125,8 @@ def _parser() -> argparse.ArgumentParser:
         "--host",
         required=True,
         metavar="ADDRESS",
-        help="host, IP, [v6], host:port, unix:/path or dns:///name:port",
+        help="host, IP, [v6], host:port, grpc[s]://host:port, http[s]://host[:port], "
+        "unix:/path or dns:///name:port",
     )
     add("-p", "--port", metavar="PORT", help="port, when ADDRESS has none")
     add(
@@ -199,6 +200,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--user-agent", metavar="TEXT", help="user agent to send")
     add("--authority", metavar="NAME", help="override the :authority header")
     add("--gzip", action="store_true", help="compress the requests with gzip")
+    add("--no-proxy", action="store_true", help="ignore http_proxy/https_proxy/grpc_proxy")
     add(
         "--map-status",
         action="append",
@@ -217,8 +219,8 @@ def _parser() -> argparse.ArgumentParser:
         help="resolve the host and check every address; reports N of M backends healthy",
     )
     # -4 and -6 are rewritten to these before parsing (see parse_arguments).
-    add("--ipv4", action="store_true", help="-4: with --all-addresses, IPv4 addresses only")
-    add("--ipv6", action="store_true", help="-6: with --all-addresses, IPv6 addresses only")
+    add("--ipv4", action="store_true", help="-4: connect over IPv4 only (the name keeps TLS)")
+    add("--ipv6", action="store_true", help="-6: connect over IPv6 only (the name keeps TLS)")
     add(
         "--backends-warning",
         metavar="MIN",
@@ -273,8 +275,6 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         else nagiosplugin.Range(),
     )
     wants_certificate = bool(args.cert_warning or args.cert_critical)
-    if wants_certificate and tls is None:
-        raise InvalidArgument("--cert-warning/--cert-critical need TLS (--tls)")
     metadata = [parse_metadata(entry, number) for number, entry in enumerate(args.metadata, 1)]
     for path in args.metadata_file:
         metadata.extend(read_metadata_file(path))
@@ -291,7 +291,11 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         authority=args.authority,
         gzip=args.gzip,
         certificate_facts=wants_certificate,
+        use_proxy=not args.no_proxy,
+        family=0 if args.all_addresses else _family(args),
     )
+    if wants_certificate and probe_options.tls is None:
+        raise InvalidArgument("--cert-warning/--cert-critical need TLS (--tls)")
     output = OutputMode.JSON if args.json else OutputMode.QUIET if args.quiet else OutputMode.TEXT
     discovery = _discovery_options(args, probe_options)
     return PluginOptions(
@@ -318,13 +322,8 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
 
 def _discovery_options(args: argparse.Namespace, probe_options: ProbeOptions) -> dict[str, Any]:
     """The ``--all-services``/``--all-addresses`` options, checked against each other."""
-    if args.ipv4 and args.ipv6:
-        raise InvalidArgument("-4/--ipv4 and -6/--ipv6 cannot be combined")
-    backend_options = (args.ipv4, args.ipv6, args.backends_warning, args.backends_critical)
-    if not args.all_addresses and any(backend_options):
-        raise InvalidArgument(
-            "-4, -6, --backends-warning and --backends-critical need --all-addresses"
-        )
+    if not args.all_addresses and (args.backends_warning or args.backends_critical):
+        raise InvalidArgument("--backends-warning and --backends-critical need --all-addresses")
     if args.all_services and args.service:
         raise InvalidArgument("--all-services checks every service: leave out -s/--service")
     if not args.all_addresses:
@@ -333,17 +332,23 @@ def _discovery_options(args: argparse.Namespace, probe_options: ProbeOptions) ->
         raise InvalidArgument("--all-services and --all-addresses cannot be combined")
     if probe_options.target.unix_path is not None:
         raise InvalidArgument("--all-addresses needs a host name, not a unix socket")
-    import socket
-
     from check_grpc_health.plugin.thresholds import parse_minimum
 
-    family = socket.AF_INET if args.ipv4 else socket.AF_INET6 if args.ipv6 else 0
     return {
         "all_addresses": True,
-        "address_family": family,
+        "address_family": _family(args),
         "backends_warning": parse_minimum("--backends-warning", args.backends_warning),
         "backends_critical": parse_minimum("--backends-critical", args.backends_critical),
     }
+
+
+def _family(args: argparse.Namespace) -> int:
+    """-4/-6 as a socket address family (0: any)."""
+    import socket
+
+    if args.ipv4 and args.ipv6:
+        raise InvalidArgument("-4/--ipv4 and -6/--ipv6 cannot be combined")
+    return socket.AF_INET if args.ipv4 else socket.AF_INET6 if args.ipv6 else 0
 
 
 def _seconds_option(option: str, text: str) -> float:

@@ -35,6 +35,8 @@ from check_grpc_health.text import clean_text, explained, quote, seconds, state_
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterator
 
+    from check_grpc_health.core.options import ProbeOptions
+
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
 
@@ -201,6 +203,7 @@ class HealthSummary(nagiosplugin.Summary):
                 yield f"diagnosis: {found.kind} in {seconds(found.elapsed)} (from {how})"
 
     def _details(self, results: nagiosplugin.Results) -> Iterator[str]:
+        yield from proxy_notes(self.options.probe)
         names = ("connect_time", "rpc_time", "time")
         known = [f"{name} {seconds(_value(results[name]))}" for name in names if name in results]
         if known:
@@ -228,6 +231,17 @@ def _grouped(problems: list[nagiosplugin.Result]) -> list[str]:
         named = ", ".join(quote(name) for name in names)
         lines.append(f"{text} (services {named})" if len(names) > 1 else text)
     return lines
+
+
+def proxy_notes(options: ProbeOptions) -> list[str]:
+    """For ``-v``: whether grpcio sends the check through an HTTP proxy, and why.
+
+    Read from the environment as grpcio reads it; credentials are never shown.
+    """
+    from check_grpc_health.core.proxy import proxy_for
+
+    decision = proxy_for(options.target, enabled=options.use_proxy)
+    return [f"proxy: {clean_text(note)}" for note in decision.notes]
 
 
 def _judged(results: nagiosplugin.Results, context: str) -> list[nagiosplugin.Result]:

@@ -142,6 +142,9 @@ FLAGS: tuple[Flag, ...] = (
         "false",
         "use GZIPCompressor for requests and GZIPDecompressor for response (default: false)",
     ),
+    Flag(
+        "no-proxy", Kind.BOOL, "no_proxy", "false", "ignore *_proxy variables (not in the Go tool)"
+    ),
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
     Flag("version", Kind.BOOL, "version", "false", "print the probe version and exit"),
 )
@@ -169,8 +172,14 @@ class Settings(NamedTuple):
     alts: bool = False
     verbose: bool = False
     gzip: bool = False
+    no_proxy: bool = False
     spiffe: bool = False
     version: bool = False
+
+    @property
+    def wants_tls(self) -> bool:
+        """``-tls``, or an address written ``grpcs://`` or ``https://`` (an extension)."""
+        return self.tls or self.addr.strip().lower().startswith(("grpcs://", "https://"))
 
     def __repr__(self) -> str:
         fields = self._asdict()
@@ -322,19 +331,19 @@ def validate(settings: Settings) -> str | None:
         (settings.alts and settings.spiffe, "-alts and -spiffe are mutually incompatible"),
         (settings.tls and settings.alts, "cannot specify -tls with -alts"),
         (
-            not settings.tls and settings.tls_no_verify,
+            not settings.wants_tls and settings.tls_no_verify,
             "specified -tls-no-verify without specifying -tls",
         ),
         (
-            not settings.tls and bool(settings.tls_ca_cert),
+            not settings.wants_tls and bool(settings.tls_ca_cert),
             "specified -tls-ca-cert without specifying -tls",
         ),
         (
-            not settings.tls and bool(settings.tls_client_cert),
+            not settings.wants_tls and bool(settings.tls_client_cert),
             "specified -tls-client-cert without specifying -tls",
         ),
         (
-            not settings.tls and bool(settings.tls_server_name),
+            not settings.wants_tls and bool(settings.tls_server_name),
             "specified -tls-server-name without specifying -tls",
         ),
         (
@@ -375,8 +384,8 @@ def describe(settings: Settings) -> list[str]:
             f"{key}:[{' '.join(['<redacted>'] * count)}]" for key, count in sorted(counts.items())
         )
         lines.append(f"> headers: map[{shown}]")
-    lines.append(f"> tls={go_bool(settings.tls)}")
-    if settings.tls:
+    lines.append(f"> tls={go_bool(settings.wants_tls)}")
+    if settings.wants_tls:
         lines += [
             f"  > no-verify={go_bool(settings.tls_no_verify)} ",
             f"  > ca-cert={settings.tls_ca_cert}",

@@ -7,7 +7,8 @@ as the Go tool's stderr lines and exit codes.
 It differs from the Go tool only where no script could rely on the difference:
 a refused connection or a failed TLS handshake fails at once (Go waits out the
 connect timeout; the exit code is the same), header values are never printed,
-and ``-rpc-header-file`` is an extra flag.
+and it has extra flags (``-rpc-header-file``, ``-no-proxy``) and address forms
+(``grpc://``, ``grpcs://``, ``http://``, ``https://``, where Go fails to dial).
 
 Nothing heavy is imported before the arguments are known to be good: ``-h``, a bad
 flag or ``-version`` never load grpcio.
@@ -124,6 +125,11 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
         options = _options(settings, target)
     except InvalidArgument as error:
         return finish(Exit.INVALID_ARGUMENTS, f"error: {error}")
+    if settings.verbose:
+        from check_grpc_health.core.proxy import proxy_for
+
+        for note in proxy_for(target, enabled=not settings.no_proxy).notes:
+            log_line(f"proxy: {note}")
     # grpc loads before the clock starts: importing it is start-up, not dialling, and
     # would otherwise eat about 100 ms of a short -connect-timeout.
     importlib.import_module("check_grpc_health.core.channel")
@@ -175,7 +181,7 @@ def _options(settings: Settings, target: object) -> ProbeOptions:
     except UnicodeEncodeError:
         raise InvalidArgument(f"-service {go_quote(settings.service)} is not valid UTF-8") from None
     tls = None
-    if settings.tls:
+    if settings.wants_tls:
         tls = TlsOptions(
             ca_cert=settings.tls_ca_cert or None,
             client_cert=settings.tls_client_cert or None,
@@ -193,6 +199,7 @@ def _options(settings: Settings, target: object) -> ProbeOptions:
         metadata=settings.rpc_headers,
         user_agent=settings.user_agent or None,
         gzip=settings.gzip,
+        use_proxy=not settings.no_proxy,
     )
 
 

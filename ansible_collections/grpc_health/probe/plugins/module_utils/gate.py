@@ -72,22 +72,29 @@ class GateOutcome:
 def build_options(params: dict[str, Any]) -> ProbeOptions:
     """Translate module parameters into core options; raises ``InvalidArgument``."""
     services = tuple(params.get("service") or ())
+    target = parse_target(params["host"], params.get("port"))
     return ProbeOptions(
-        target=parse_target(params["host"], params.get("port")),
+        target=target,
         services=services,
         connect_timeout=float(params.get("connect_timeout", 5.0)),
         rpc_timeout=float(params.get("rpc_timeout", 5.0)),
-        tls=_tls_options(params),
+        tls=_tls_options(params, target.tls),
         metadata=_metadata(params.get("metadata") or {}),
         authority=params.get("authority"),
+        use_proxy=params.get("use_proxy", True) is not False,
     )
 
 
-def _tls_options(params: dict[str, Any]) -> TlsOptions | None:
+def _tls_options(params: dict[str, Any], scheme_tls: bool | None) -> TlsOptions | None:
+    """TLS from the options; ``grpcs://``/``https://`` in ``host`` turns it on too."""
     given = [name for name in _TLS_FILE_OPTIONS if params.get(name)]
     use_tls = params.get("tls")
     if use_tls is False and given:
         raise InvalidArgument(f"{given[0]} needs TLS, but tls is false")
+    if use_tls is False and scheme_tls:
+        raise InvalidArgument("host asks for TLS (grpcs:// or https://), but tls is false")
+    if use_tls is None:
+        use_tls = scheme_tls
     if not use_tls and not given:
         return None
     return TlsOptions(

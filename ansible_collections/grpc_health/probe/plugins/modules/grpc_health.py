@@ -51,6 +51,11 @@ options:
       - A host name or IP address, with the port in O(port), or an address with its port
         such as C(db1:50051) or C([2001:db8::1]:50051).
       - Also C(unix:/path/to/socket), C(unix-abstract:name) and C(dns:///name:port).
+      - "Also a URL: C(grpc://host:port) and C(http://host:port) connect in plaintext,
+        C(grpcs://host:port) and C(https://host:port) with TLS (as O(tls=true)). Without a port
+        C(http://) means port 80 and C(https://) port 443; C(grpc://) and C(grpcs://) need one.
+        A URL takes no path."
+      - A file path such as C(/run/app.sock) is refused; write C(unix:/run/app.sock).
     type: str
     required: true
   port:
@@ -118,7 +123,7 @@ options:
     description:
       - Connect with TLS.
       - Defaults to V(true) when O(ca_cert), O(client_cert), O(client_key) or O(server_name)
-        is set, and to V(false) otherwise.
+        is set, or O(host) starts with C(grpcs://) or C(https://), and to V(false) otherwise.
     type: bool
   ca_cert:
     description:
@@ -158,6 +163,16 @@ options:
     description:
       - The C(:authority) pseudo-header to send, when the server or a proxy routes on it.
     type: str
+  use_proxy:
+    description:
+      - Use the HTTP proxy named in the environment, as grpcio does on its own.
+      - grpcio reads only the lower-case variables C(grpc_proxy), C(https_proxy) and
+        C(http_proxy) (the first one set wins; only C(http://) proxy URLs work) and skips the
+        hosts listed in C(no_grpc_proxy) or C(no_proxy).
+      - With V(false) the module always connects directly, as with
+        M(ansible.builtin.uri)'s O(ansible.builtin.uri#module:use_proxy).
+    type: bool
+    default: true
 notes:
   - The module follows the server's C(Watch) stream while it waits, so the gate passes
     within milliseconds of the server turning healthy.
@@ -315,6 +330,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "validate_certs": {"type": "bool", "default": True},
     "metadata": {"type": "dict", "no_log": True},
     "authority": {"type": "str"},
+    "use_proxy": {"type": "bool", "default": True},
 }
 
 

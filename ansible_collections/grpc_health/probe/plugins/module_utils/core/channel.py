@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
     from .options import ProbeOptions
     from .results import CertificateInfo
+    from .targets import Target
+    from .tls import TlsOptions
 
 # grpc core connectivity states, as cygrpc numbers them.
 _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
@@ -122,25 +124,29 @@ class HealthChannel:
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
-        if options.authority:
-            channel_options.append(("grpc.default_authority", options.authority))
+        target, tls, authority, use_proxy = _dialled(options)
+        if authority:
+            channel_options.append(("grpc.default_authority", authority))
+        if not use_proxy:
+            channel_options.append(("grpc.enable_http_proxy", 0))
         if reconnect_backoff is not None:
             backoff_ms = max(int(reconnect_backoff * 1000), 10)
             channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
             channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
         compression = grpc.Compression.Gzip if options.gzip else None
-        target = options.target.grpc_target
-        if options.tls is not None:
-            security = build_security(options.tls, options.target, options.connect_timeout)
+        if tls is not None:
+            security = build_security(tls, target, options.connect_timeout)
             self.certificate = security.certificate
             channel_options.extend(security.options)
             return grpc.secure_channel(
-                target, security.credentials, channel_options, compression=compression
+                target.grpc_target, security.credentials, channel_options, compression=compression
             )
         if options.alts:
             credentials = grpc.alts_channel_credentials()
-            return grpc.secure_channel(target, credentials, channel_options, compression)
-        return grpc.insecure_channel(target, channel_options, compression=compression)
+            return grpc.secure_channel(
+                target.grpc_target, credentials, channel_options, compression
+            )
+        return grpc.insecure_channel(target.grpc_target, channel_options, compression=compression)
 
     @property
     def grpc_channel(self) -> grpc.Channel:
@@ -183,13 +189,18 @@ class HealthChannel:
         return time.monotonic() - started
 
     def _socket_states(self) -> tuple[str, ...]:
-        """The kernel's state of this channel's TCP sockets, when a diagnosis wants it."""
+        """The kernel's state of this channel's TCP sockets, when a diagnosis wants it.
+
+        Through an HTTP proxy, grpcio's socket goes to the proxy's port.
+        """
         port = self.options.target.port
         if not self.snapshot_sockets or port is None:
             return ()
         from .peek import connection_states
+        from .proxy import proxy_for
 
-        return connection_states(port)
+        route = proxy_for(self.options.target, enabled=self.options.use_proxy).route
+        return connection_states(port if route is None else route.port)
 
     def _await_with_subscribe(self, timeout: float) -> int:
         """Fallback for a grpcio without the internal watch: public, but slower to close."""
@@ -322,6 +333,35 @@ class HealthChannel:
             wait_for_ready=True,
         )
         return call
+
+
+def _dialled(options: ProbeOptions) -> tuple[Target, TlsOptions | None, str | None, bool]:
+    """The target to dial, its TLS settings, ``:authority``, and whether a proxy may be used.
+
+    With one address family asked for, the core resolves the name itself and dials
+    its addresses of that family; the name stays the ``:authority`` and the name TLS
+    verifies (and sends as SNI), as for a channel to the name itself. Whether the
+    environment's proxy applies is decided on the name too (grpcio would match
+    ``no_proxy`` against the address); through a proxy only the first address is
+    dialled, as grpcio would send a whole list to the proxy as one ``CONNECT``.
+    """
+    target, tls, authority = options.target, options.tls, options.authority
+    if not options.family:
+        return target, tls, authority, options.use_proxy
+    from .family import pin_family
+
+    pinned = pin_family(target, options.family, options.connect_timeout)
+    if pinned is target:
+        return target, tls, authority, options.use_proxy
+    if tls is not None and not tls.server_name:
+        tls = tls._replace(server_name=target.host)
+    name = f"[{target.host}]" if ":" in str(target.host) else target.host
+    from .proxy import proxy_for
+
+    proxied = proxy_for(target, enabled=options.use_proxy).route is not None
+    if proxied and pinned.address is not None:
+        pinned = pinned._replace(grpc_target=pinned.grpc_target.partition(",")[0])
+    return pinned, tls, authority or f"{name}:{target.port}", proxied
 
 
 def _await_connectivity(raw: _RawChannel, timeout: float) -> int:

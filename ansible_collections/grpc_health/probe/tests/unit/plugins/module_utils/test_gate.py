@@ -60,3 +60,30 @@ def test_metadata_value_that_is_not_text_is_refused_without_showing_it():
     with pytest.raises(InvalidArgument) as error:
         build_options({**BASE, "metadata": {"token": ["secret-value"]}})
     assert str(error.value) == "metadata 'token': the value must be text (value not shown)"
+
+
+def test_a_tls_url_turns_tls_on_and_keeps_validate_certs():
+    options = build_options({**BASE, "host": "grpcs://db1:443", "port": None})
+    assert options.tls == TlsOptions()
+    assert options.target.grpc_target == "db1:443"
+    unverified = build_options(
+        {**BASE, "host": "https://db1", "port": None, "validate_certs": False}
+    )
+    assert unverified.tls == TlsOptions(verify=False)
+    assert unverified.target.port == 443
+
+
+def test_a_plaintext_url_stays_plaintext():
+    options = build_options({**BASE, "host": "http://db1", "port": None})
+    assert options.tls is None
+    assert options.target.grpc_target == "db1:80"
+
+
+def test_tls_false_with_a_tls_url_is_refused():
+    with pytest.raises(InvalidArgument, match=r"^host asks for TLS \(grpcs:// or https://\), "):
+        build_options({**BASE, "host": "https://db1", "tls": False})
+
+
+def test_use_proxy_defaults_to_true_and_false_turns_it_off():
+    assert build_options(BASE).use_proxy is True
+    assert build_options({**BASE, "use_proxy": False}).use_proxy is False
