@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import trustme
-from hardening import PLUGIN, PROBE, run_cli, run_module
+from connect_proxy import ConnectProxy
+from hardening import PLUGIN, PROBE, cli_env, run_cli, run_module
 from servers import (
     RawListener,
     SlowHealthServicer,
@@ -40,8 +41,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs/troubleshooting.md"
 FLEET = str(Path(PLUGIN).parent / "check_grpc_health_fleet")
-# The address every row of the page shows; each test puts its peer's address there.
+# The addresses every row of the page shows; each test puts its peer's (and its proxy's).
 SHOWN = "127.0.0.1:50051"
+SHOWN_PROXY = "127.0.0.1:3128"
+PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy")
 NOT_APPLICABLE = "(no such option)"
 
 
@@ -102,6 +105,12 @@ class Lab:
         server = start_health_server(**kwargs)
         self.servers.append(server)
         return server.address
+
+    def proxy(self, credentials: str | None = None) -> str:
+        """A real CONNECT proxy; its ``host:port``."""
+        started = ConnectProxy(credentials=credentials).start()
+        self.closers.append(started.stop)
+        return f"127.0.0.1:{started.port}"
 
     def raw(self, handler: Any) -> str:
         listener = RawListener(handler)
@@ -192,6 +201,8 @@ class Case:
     plugin: tuple[str, ...] = ()
     probe: tuple[str, ...] = ()
     module: dict[str, Any] | None = field(default_factory=dict)
+    # The HTTP proxy the environment names (``http_proxy``), as ``host:port``.
+    proxy: Callable[[Lab], str] | None = None
 
 
 CA = ("--ca-cert", "{ca}")
@@ -267,6 +278,18 @@ CASES: dict[str, Case] = {
         {"service": ["app.Orders", "app.Payments"]},
     ),
     "Compression the server cannot read": Case(_without_gzip, ("--gzip",), ("-gzip",), None),
+    "HTTP proxy not running": Case(
+        lambda lab: lab.grpc_server(),
+        proxy=lambda lab: f"127.0.0.1:{closed_port()}",
+    ),
+    "HTTP proxy wants credentials": Case(
+        lambda lab: lab.grpc_server(),
+        proxy=lambda lab: lab.proxy(credentials="monitor:secret"),
+    ),
+    "HTTP proxy cannot reach the server": Case(
+        lambda lab: f"127.0.0.1:{closed_port()}",
+        proxy=lambda lab: lab.proxy(),
+    ),
     "Health RPC too slow": Case(
         lambda lab: lab.grpc_server(servicer=SlowHealthServicer(2.0)),
         ("--rpc-timeout", "0.5"),
@@ -284,9 +307,17 @@ class Started:
     row: Row
     case: Case
     files: dict[str, str]
+    proxy: str | None
 
     def fill(self, text: str) -> str:
         return text.format(**self.files)
+
+    def env(self) -> dict[str, str]:
+        """The tools' environment: no proxy setting but the row's own."""
+        env = {key: value for key, value in cli_env().items() if key not in PROXY_VARIABLES}
+        if self.proxy is not None:
+            env["http_proxy"] = f"http://{self.proxy}"
+        return env
 
 
 @pytest.fixture(scope="module")
@@ -300,9 +331,11 @@ def started(lab: Lab) -> dict[str, Started]:
     found = {}
     for name, case in CASES.items():
         address = case.peer(lab)
-        row = rows[name]
-        shown = Row(*(cell.replace(SHOWN, address) for cell in row.__dict__.values()))
-        found[name] = Started(address, shown, case, files)
+        proxy = case.proxy(lab) if case.proxy is not None else None
+        cells = [cell.replace(SHOWN, address) for cell in rows[name].__dict__.values()]
+        if proxy is not None:
+            cells = [cell.replace(SHOWN_PROXY, proxy) for cell in cells]
+        found[name] = Started(address, Row(*cells), case, files, proxy)
     return found
 
 
@@ -314,7 +347,7 @@ def test_every_row_of_the_page_has_a_case_and_every_case_a_row() -> None:
 def test_the_plugin_prints_the_row(name: str, started: dict[str, Started]) -> None:
     peer = started[name]
     args = [peer.fill(arg) for arg in peer.case.plugin]
-    done = run_cli(PLUGIN, "-H", peer.address, *args)
+    done = run_cli(PLUGIN, "-H", peer.address, *args, env=peer.env())
     done.assert_clean()
     first = done.stdout.splitlines()[0].split(" | ", 1)[0]
     assert first == peer.row.plugin
@@ -329,7 +362,7 @@ def test_the_fleet_prints_the_plugins_summary(
     args = " ".join(peer.fill(arg) for arg in peer.case.plugin)
     path = tmp_path / "fleet.txt"
     path.write_text(f"-H {peer.address} {args}\n", "utf-8")
-    done = run_cli(FLEET, str(path), "--json")
+    done = run_cli(FLEET, str(path), "--json", env=peer.env())
     done.assert_clean()
     document = json.loads(done.stdout.splitlines()[0])
     state, _, summary = peer.row.plugin.removeprefix("GRPC_HEALTH ").partition(" - ")
@@ -343,15 +376,21 @@ def test_the_probe_prints_the_row(name: str, started: dict[str, Started]) -> Non
         assert peer.row.probe == NOT_APPLICABLE
         return
     args = [peer.fill(arg) for arg in peer.case.probe]
-    done = run_cli(PROBE, f"-addr={peer.address}", *args)
+    done = run_cli(PROBE, f"-addr={peer.address}", *args, env=peer.env())
     done.assert_clean()
     assert done.stderr == peer.row.probe + "\n"
     assert done.code != 0
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_the_ansible_module_prints_the_row(name: str, started: dict[str, Started]) -> None:
+def test_the_ansible_module_prints_the_row(
+    name: str, started: dict[str, Started], monkeypatch: pytest.MonkeyPatch
+) -> None:
     peer = started[name]
+    for variable in PROXY_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    if peer.proxy is not None:
+        monkeypatch.setenv("http_proxy", f"http://{peer.proxy}")
     if peer.case.module is None:
         assert peer.row.module == NOT_APPLICABLE
         return

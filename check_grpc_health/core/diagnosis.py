@@ -100,8 +100,8 @@ def _through(found: Diagnosis, route: ProxyRoute) -> Diagnosis:
     if route.url not in cause:
         cause = f"{cause} (through the HTTP proxy {route.url} from {route.source})"
     fixes = found.fixes
-    if "use {no_proxy} to connect directly" not in fixes:
-        fixes = (*fixes, "use {no_proxy} to connect directly")
+    if "connect directly with {no_proxy}" not in fixes:
+        fixes = (*fixes, "connect directly with {no_proxy}")
     return found._replace(cause=cause, fixes=fixes, proxy=route.url)
 
 
