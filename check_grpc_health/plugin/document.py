@@ -12,7 +12,7 @@ import nagiosplugin
 
 from check_grpc_health.plugin.check import HealthResource
 from check_grpc_health.plugin.options import SPELLING
-from check_grpc_health.text import clean_text, state_name
+from check_grpc_health.text import clean_text, explained, state_name
 
 if TYPE_CHECKING:
     from nagiosplugin.state import ServiceState
@@ -65,13 +65,13 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
     result, failure = resource.result, resource.failure
     error = None
     if failure is not None:
-        error = clean_text(str(failure))
+        error = clean_text(explained(failure, SPELLING))
     elif result is None and check.state == nagiosplugin.Unknown:
         error = check.summary_str
     services = []
-    explained: HealthCheckError | None = failure
+    failed: HealthCheckError | None = failure
     if result is not None:
-        explained = next((item.error for item in result.services if item.error), None)
+        failed = next((item.error for item in result.services if item.error), None)
         for label, outcome in zip(resource.labels, result.services, strict=True):
             judged = check.results[label]
             services.append(
@@ -107,7 +107,7 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "certificate": certificate,
         "error": error,
         "perfdata": " ".join(check.perfdata),
-        "diagnosis": diagnosis_document(explained),
+        "diagnosis": diagnosis_document(failed),
     }
 
 
