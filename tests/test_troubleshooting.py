@@ -13,7 +13,13 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import os
 import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -24,7 +30,7 @@ import grpc
 import pytest
 import trustme
 from connect_proxy import ConnectProxy
-from hardening import PLUGIN, PROBE, cli_env, run_cli, run_module
+from hardening import PLUGIN, PROBE, Finished, cli_env, run_cli, run_module
 from servers import (
     RawListener,
     SlowHealthServicer,
@@ -45,6 +51,13 @@ FLEET = str(Path(PLUGIN).parent / "check_grpc_health_fleet")
 SHOWN = "127.0.0.1:50051"
 SHOWN_PROXY = "127.0.0.1:3128"
 PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy")
+# The DNS rows: tools run in a mount namespace whose resolv.conf names our own DNS server
+# (answering NXDOMAIN to everything) or an address where none listens; the machine's
+# resolver is never asked.
+DNS_SERVER = "127.0.5.3"
+NO_DNS_SERVER = "127.0.5.4"
+UNKNOWN_NAME = "nosuch.test:50051"
+MODULE = "ansible_collections.grpc_health.probe.plugins.modules.grpc_health"
 NOT_APPLICABLE = "(no such option)"
 
 
@@ -203,6 +216,8 @@ class Case:
     module: dict[str, Any] | None = field(default_factory=dict)
     # The HTTP proxy the environment names (``http_proxy``), as ``host:port``.
     proxy: Callable[[Lab], str] | None = None
+    # The name server of the tools' resolv.conf (then they run in a mount namespace).
+    dns: str | None = None
 
 
 CA = ("--ca-cert", "{ca}")
@@ -290,6 +305,8 @@ CASES: dict[str, Case] = {
         lambda lab: f"127.0.0.1:{closed_port()}",
         proxy=lambda lab: lab.proxy(),
     ),
+    "Name not resolved": Case(lambda lab: UNKNOWN_NAME, dns=DNS_SERVER),
+    "No DNS server answers": Case(lambda lab: UNKNOWN_NAME, dns=NO_DNS_SERVER),
     "Health RPC too slow": Case(
         lambda lab: lab.grpc_server(servicer=SlowHealthServicer(2.0)),
         ("--rpc-timeout", "0.5"),
@@ -312,6 +329,12 @@ class Started:
     def fill(self, text: str) -> str:
         return text.format(**self.files)
 
+    def run(self, command: str, *args: str) -> Finished:
+        """Run a tool; for the DNS rows, in a mount namespace with the row's resolv.conf."""
+        if self.case.dns is None:
+            return run_cli(command, *args, env=self.env())
+        return _run_named(self.files[self.case.dns], [command, *args], self.env())
+
     def env(self) -> dict[str, str]:
         """The tools' environment: no proxy setting but the row's own."""
         env = {key: value for key, value in cli_env().items() if key not in PROXY_VARIABLES}
@@ -327,6 +350,7 @@ def started(lab: Lab) -> dict[str, Started]:
         "ca": lab.path("ca.pem"),
         "stranger": lab.path("stranger"),
         "client": lab.path("client"),
+        **_name_files(lab),
     }
     found = {}
     for name, case in CASES.items():
@@ -347,7 +371,7 @@ def test_every_row_of_the_page_has_a_case_and_every_case_a_row() -> None:
 def test_the_plugin_prints_the_row(name: str, started: dict[str, Started]) -> None:
     peer = started[name]
     args = [peer.fill(arg) for arg in peer.case.plugin]
-    done = run_cli(PLUGIN, "-H", peer.address, *args, env=peer.env())
+    done = peer.run(PLUGIN, "-H", peer.address, *args)
     done.assert_clean()
     first = done.stdout.splitlines()[0].split(" | ", 1)[0]
     assert first == peer.row.plugin
@@ -362,7 +386,7 @@ def test_the_fleet_prints_the_plugins_summary(
     args = " ".join(peer.fill(arg) for arg in peer.case.plugin)
     path = tmp_path / "fleet.txt"
     path.write_text(f"-H {peer.address} {args}\n", "utf-8")
-    done = run_cli(FLEET, str(path), "--json", env=peer.env())
+    done = peer.run(FLEET, str(path), "--json")
     done.assert_clean()
     document = json.loads(done.stdout.splitlines()[0])
     state, _, summary = peer.row.plugin.removeprefix("GRPC_HEALTH ").partition(" - ")
@@ -376,7 +400,7 @@ def test_the_probe_prints_the_row(name: str, started: dict[str, Started]) -> Non
         assert peer.row.probe == NOT_APPLICABLE
         return
     args = [peer.fill(arg) for arg in peer.case.probe]
-    done = run_cli(PROBE, f"-addr={peer.address}", *args, env=peer.env())
+    done = peer.run(PROBE, f"-addr={peer.address}", *args)
     done.assert_clean()
     assert done.stderr == peer.row.probe + "\n"
     assert done.code != 0
@@ -398,6 +422,106 @@ def test_the_ansible_module_prints_the_row(
         key: peer.fill(value) if isinstance(value, str) else value
         for key, value in peer.case.module.items()
     }
-    done = run_module({"host": peer.address, **args})
+    if peer.case.dns is None:
+        done = run_module({"host": peer.address, **args})
+    else:
+        done = _module_named(peer, {"host": peer.address, **args})
     assert done.result["failed"] is True
     assert done.result["msg"] == peer.row.module
+
+
+def _name_files(lab: Lab) -> dict[str, str]:
+    """A hosts file and one resolv.conf per DNS row; starts the NXDOMAIN server."""
+    unshare = shutil.which("unshare")
+    works = unshare is not None and (
+        subprocess.run([unshare, "--mount", "true"], capture_output=True, check=False).returncode
+        == 0
+    )
+    if not works:
+        if os.environ.get("CI"):
+            pytest.fail("unshare --mount does not work here, and CI must run these tests")
+        pytest.skip("unshare --mount is not available (util-linux, as root)")
+    (lab.base / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+    files = {"hosts": str(lab.base / "hosts")}
+    for server in (DNS_SERVER, NO_DNS_SERVER):
+        path = lab.base / f"resolv-{server}.conf"
+        path.write_text(f"nameserver {server}\noptions timeout:1 attempts:1\n")
+        files[server] = str(path)
+    lab.closers.append(_nxdomain_server(DNS_SERVER))
+    return files
+
+
+def _nxdomain_server(address: str) -> Callable[[], None]:
+    """A DNS server on ``address``:53 (UDP) that answers every query: no such name."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind((address, 53))
+    stopping = threading.Event()
+
+    def serve() -> None:
+        server.settimeout(0.2)
+        while not stopping.is_set():
+            try:
+                query, peer = server.recvfrom(512)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if len(query) < 12:
+                continue
+            count = struct.unpack("!H", query[4:6])[0]
+            # Same ID, "response, recursion desired and available, NXDOMAIN", the question.
+            server.sendto(
+                query[:2] + struct.pack("!HHHHH", 0x8183, count, 0, 0, 0) + query[12:], peer
+            )
+
+    thread = threading.Thread(target=serve, name="nxdomain", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(2)
+        server.close()
+
+    return stop
+
+
+_NAMED = (
+    'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/resolv.conf && shift 2 && exec "$@"'
+)
+
+
+def _run_named(
+    resolv: str, command: list[str], env: dict[str, str], cwd: str | None = None
+) -> Finished:
+    """Run ``command`` where /etc/hosts and /etc/resolv.conf are the test's own."""
+    import time
+
+    hosts = str(Path(resolv).parent / "hosts")
+    started = time.monotonic()
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", _NAMED, "sh", hosts, resolv, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+    return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+def _module_named(peer: Started, args: dict[str, Any]) -> Finished:
+    """The module as its own process (as on a node), in the row's name namespace."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="cgh-args-") as directory:
+        path = Path(directory) / "args.json"
+        path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}), "utf-8")
+        env = peer.env()
+        env["PYTHONPATH"] = str(ROOT)
+        assert peer.case.dns is not None
+        done = _run_named(
+            peer.files[peer.case.dns], [sys.executable, "-m", MODULE, str(path)], env, directory
+        )
+    result = json.loads(done.stdout) if done.stdout.strip() else {}
+    return Finished(done.code, done.stdout, done.stderr, done.elapsed, result)

@@ -188,7 +188,8 @@ def _connect(
     if "errors resolving" in detail or "DNS" in detail:
         for marker, kind, words in _DNS:
             if marker in detail:
-                return Diagnosis(kind, words.format(host=host))
+                fixes = ("check the name in {address}",) if kind == "name_not_found" else ()
+                return Diagnosis(kind, words.format(host=host), fixes)
         return Diagnosis("dns", f"{host} could not be resolved: {_tail(detail)}")
     proxy_status = _PROXY_STATUS.search(detail)
     if proxy_status and route is not None:
