@@ -262,7 +262,7 @@ def _check(
     outcome: ServiceResult = result.services[0]
     if outcome.error is not None:
         if settings.verbose:
-            _log_diagnosis(outcome.error, options)
+            _log_diagnosis(settings, outcome.error, options)
         return cancellation.finish(Exit.RPC_FAILURE, _rpc_failed(settings, outcome.error))
     status = outcome.status
     if status is not HealthStatus.SERVING:
@@ -288,7 +288,7 @@ def _connect_failed(
     if failure.timed_out:
         # Go's own line, byte for byte; the diagnosis only under -v.
         if settings.verbose:
-            _log_diagnosis(failure, options)
+            _log_diagnosis(settings, failure, options)
         line = (
             f"timeout: failed to connect service {go_quote(settings.addr)} "
             f"within {format_duration(settings.connect_timeout)}"
@@ -306,14 +306,17 @@ def _connect_failed(
     return cancellation.finish(Exit.CONNECTION_FAILURE, line)
 
 
-def _log_diagnosis(error: HealthCheckError, options: ProbeOptions) -> None:
-    """The -v line with the cause of a failure whose Go line stays as it is."""
+def _log_diagnosis(settings: Settings, error: HealthCheckError, options: ProbeOptions) -> None:
+    """The -v line with the cause of a failure whose Go line stays as it is.
+
+    A server may echo header values in its error details: they are hidden here too.
+    """
     from check_grpc_health.probe_cli.wording import VERBOSE_BUDGET, diagnosed
 
     within = min(VERBOSE_BUDGET, options.connect_timeout)
     words = diagnosed(error, options, time.monotonic() + within)
     if words:
-        log_line(f"diagnosis: {words}")
+        log_line(f"diagnosis: {hide_header_values(words, settings.rpc_headers)}")
 
 
 def _rpc_failed(settings: Settings, failure: RpcFailure) -> str:

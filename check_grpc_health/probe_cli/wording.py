@@ -44,6 +44,7 @@ def diagnosed(error: HealthCheckError, options: ProbeOptions, deadline: float) -
     from check_grpc_health.core.diagnosis import attach
 
     found = attach(error, options, max(deadline - time.monotonic(), 0.0))
-    if found.kind in ("other", "invalid_argument"):
+    # "The health RPC failed: CODE: details" would only repeat Go's own line.
+    if found.kind in ("other", "invalid_argument", "rpc_error"):
         return None
     return found.line(SPELLING)
