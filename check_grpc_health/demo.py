@@ -7,40 +7,66 @@ Layer: adapter (a console script, ``check-grpc-health-demo``). Not on any hot pa
 ``check_grpc_health`` plugin and ``grpc_health_probe`` commands against it and shows
 what a user would see, exit codes included, and waits on the flipping service with
 the core's Watch. ``check-grpc-health-demo serve`` only serves, with statuses from the
-command line, for trying the tools by hand.
+command line, for trying the tools by hand. A port that is taken is refused with one
+line and exit code 1: the server turns grpcio's default ``SO_REUSEPORT`` off, which
+would otherwise let a second server share the port with the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from concurrent import futures
 from pathlib import Path
-
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from typing import TYPE_CHECKING
 
 from check_grpc_health.core.options import ProbeOptions
 from check_grpc_health.core.results import HealthStatus
 from check_grpc_health.core.targets import parse_target
-from check_grpc_health.core.watch import watch
+
+if TYPE_CHECKING:
+    import grpc
+    from grpc_health.v1 import health
 
 _DEMO_STATUSES = {"": "SERVING", "orders": "SERVING", "payments": "NOT_SERVING"}
 _FLIPPING_SERVICE = "search"
 _FLIP_AFTER = 2.0
+_DESCRIPTION = (
+    "Start an embedded gRPC health server (one service serving, one not, one that turns "
+    "SERVING after a few seconds), run check_grpc_health and grpc_health_probe against it "
+    "and show their output and exit codes, then wait on the flipping service with Watch. "
+    "'serve' only serves, with the statuses you give, for trying the tools by hand."
+)
+# grpcio sets SO_REUSEPORT on its listening sockets unless told not to; then a second
+# server binds a port the first holds, and the kernel splits connections between them.
+NO_PORT_SHARING = ("grpc.so_reuseport", 0)
+
+
+class BindError(Exception):
+    """The server could not listen on the address; ``str()`` is one line for the user."""
 
 
 def start_server(
     statuses: dict[str, str], host: str = "127.0.0.1", port: int = 0
 ) -> tuple[grpc.Server, health.HealthServicer, int]:
-    """Start a gRPC server with health, reflection, and the given statuses set."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    """Start a gRPC server with health, reflection, and the given statuses set.
+
+    Raises :class:`BindError` when the address cannot be listened on (a taken port,
+    an address this machine does not have).
+    """
+    # Imported here, so that main() can quiet grpc's own logging before grpc loads.
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[NO_PORT_SHARING])
     servicer = health.HealthServicer(experimental_non_blocking=False)
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     for service, status in statuses.items():
@@ -51,15 +77,41 @@ def start_server(
 
     listed = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME]
     reflection.enable_server_reflection([*listed, *filter(None, statuses)], server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(_host_port(host, port))
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        server.stop(None)
+        raise BindError(f"cannot serve on {_host_port(host, port)}: {_bind_reason(host, port)}")
     server.start()
     return server, servicer, bound
 
 
+def _host_port(host: str, port: int) -> str:
+    """``host:port``, with an IPv6 address in brackets as gRPC and URLs want it."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _bind_reason(host: str, port: int) -> str:
+    """Why grpcio could not bind: the system's own words, from a plain bind attempt."""
+    try:
+        addresses = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return str(error.strerror)
+    for family, kind, proto, _, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as attempt:  # no IPv6 at all fails here
+                attempt.bind(address)
+        except OSError as error:
+            return str(error.strerror)
+    return "the address is taken or not available on this machine"
+
+
 def _status_number(name: str) -> int:
     try:
-        number: int = health_pb2.HealthCheckResponse.ServingStatus.Value(name.upper())
-    except ValueError:
+        number = int(HealthStatus[name.upper()])
+    except KeyError:
         choices = ", ".join(status.name for status in HealthStatus)
         raise argparse.ArgumentTypeError(f"unknown status {name!r} (choose {choices})") from None
     return number
@@ -87,6 +139,8 @@ def _run_and_show(argv: list[str]) -> None:
 
 def run_demo() -> int:
     """Start the embedded server, show the tools against it, then wait on a flip."""
+    from check_grpc_health.core.watch import watch
+
     statuses = dict(_DEMO_STATUSES, **{_FLIPPING_SERVICE: "NOT_SERVING"})
     server, servicer, port = start_server(statuses)
     address = f"127.0.0.1:{port}"
@@ -98,7 +152,7 @@ def run_demo() -> int:
 
     def flip() -> None:
         flipped_at.append(time.monotonic())
-        servicer.set(_FLIPPING_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        servicer.set(_FLIPPING_SERVICE, HealthStatus.SERVING)
 
     timer = threading.Timer(_FLIP_AFTER, flip)
     try:
@@ -129,12 +183,17 @@ def run_demo() -> int:
 def serve(args: argparse.Namespace) -> int:
     """Serve until interrupted, with the statuses given on the command line."""
     statuses = dict(args.status) if args.status else {"": "SERVING"}
-    server, servicer, port = start_server(statuses, args.host, args.port)
+    try:
+        server, servicer, port = start_server(statuses, args.host, args.port)
+    except BindError as error:
+        print(f"check-grpc-health-demo: {error}", file=sys.stderr)
+        return 1
     for service, status, after in args.flip or ():
         timer = threading.Timer(after, servicer.set, (service, _status_number(status)))
         timer.daemon = True
         timer.start()
-    print(f"serving grpc.health.v1 on {args.host}:{port} (Ctrl-C to stop)", flush=True)
+    address = _host_port(args.host, port)
+    print(f"serving grpc.health.v1 on {address} (Ctrl-C to stop)", flush=True)
     for service, status in statuses.items():
         print(f"  {service or '(overall)'}: {status.upper()}", flush=True)
     stop = threading.Event()
@@ -154,6 +213,16 @@ def _service_status(text: str) -> tuple[str, str]:
     return service, status.upper()
 
 
+def _port(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port number: {text!r}")
+    return number
+
+
 def _flip(text: str) -> tuple[str, str, float]:
     spec, sep, after = text.rpartition("@")
     service, status = _service_status(spec)
@@ -166,13 +235,25 @@ def _flip(text: str) -> tuple[str, str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``check-grpc-health-demo``."""
-    parser = argparse.ArgumentParser(
-        prog="check-grpc-health-demo", description=__doc__.split("\n\n")[1]
-    )
+    parser = argparse.ArgumentParser(prog="check-grpc-health-demo", description=_DESCRIPTION)
     commands = parser.add_subparsers(dest="command")
-    serve_parser = commands.add_parser("serve", help="only serve, for trying the tools by hand")
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=50051)
+    serve_parser = commands.add_parser(
+        "serve",
+        help="only serve, for trying the tools by hand",
+        description="Serve grpc.health.v1 (and reflection) until Ctrl-C or SIGTERM. "
+        "A port that is taken is refused with one line and exit code 1.",
+    )
+    serve_parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on, IPv4 or IPv6 (default: %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--port",
+        type=_port,
+        default=50051,
+        help="TCP port to listen on; 0 picks a free one (default: %(default)s)",
+    )
     serve_parser.add_argument(
         "--status",
         action="append",
@@ -188,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         help="change a status after a delay, e.g. search=SERVING@5",
     )
     args = parser.parse_args(argv)
+    # grpc logs to stderr (a failed bind, for one); every failure it would log is
+    # already in our own one line. Read when grpc loads.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     if args.command == "serve":
         return serve(args)
     return run_demo()

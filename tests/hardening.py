@@ -20,9 +20,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -85,16 +88,32 @@ def run_cli(
     return Finished(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
+@contextlib.contextmanager
+def module_args(args: dict[str, Any]) -> Iterator[None]:
+    """Give ``args`` to the AnsibleModule created within this context."""
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core before 2.19 (Python 3.10), without data tagging
+        from unittest import mock
+
+        from ansible.module_utils import basic
+
+        payload = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
+            yield
+        return
+    with patch_module_args(args):
+        yield
+
+
 def run_module(args: dict[str, Any]) -> Finished:
     """Run the ``grpc_health`` module in-process with ``args``; ``result`` is its JSON."""
-    from ansible.module_utils.testing import patch_module_args
-
     from ansible_collections.grpc_health.probe.plugins.modules import grpc_health
 
     stdout, stderr = io.StringIO(), io.StringIO()
     started = time.monotonic()
     with (
-        patch_module_args(args),
+        module_args(args),
         contextlib.redirect_stdout(stdout),
         contextlib.redirect_stderr(stderr),
         pytest.raises(SystemExit) as exited,

@@ -114,7 +114,10 @@ def start_health_server(
     host: str = "127.0.0.1",
 ) -> HealthServer:
     """Start a server on 127.0.0.1 (``port`` 0 picks a free one) or ``unix_path``."""
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    # No SO_REUSEPORT: a restart on a fixed port must not share it with a leftover server.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)]
+    )
     servicer = servicer or health.HealthServicer(experimental_non_blocking=False)
     if with_health:
         health_pb2_grpc.add_HealthServicer_to_server(servicer, server)

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +197,30 @@ def test_ansible_doc_renders_every_option_and_return_value() -> None:
         ["status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time", "diagnosis"]
     )
     assert sorted(doc["return"]["diagnosis"]["contains"]) == ["cause", "hint", "kind", "proxy"]
+    assert doc["doc"]["requirements"] == [
+        "python >= 3.10",
+        "grpcio >= 1.60",
+        "grpcio-health-checking >= 1.60",
+        "grpcio-reflection >= 1.60, only for O(all_services)",
+    ]
+
+
+def test_changelog_fragments_lint_and_changelog_rst_is_current(tmp_path: Path) -> None:
+    changelog = tool("antsibull-changelog")
+    env = ansible_env()
+    lint = run([changelog, "lint"], cwd=COLLECTION, env=env)
+    assert (lint.returncode, lint.stdout) == (0, "")
+    lint = run(
+        [changelog, "lint-changelog-yaml", "changelogs/changelog.yaml"], cwd=COLLECTION, env=env
+    )
+    assert (lint.returncode, lint.stdout) == (0, "")
+    generated = tmp_path / "CHANGELOG.rst"
+    command = [changelog, "generate", "--output", str(generated), "--output-format", "rst"]
+    result = run(command, cwd=COLLECTION, env=env)
+    assert result.returncode == 0, result.stdout
+    assert generated.read_text("utf-8") == (COLLECTION / "CHANGELOG.rst").read_text("utf-8"), (
+        "CHANGELOG.rst is stale: run antsibull-changelog generate in the collection"
+    )
 
 
 @pytest.fixture
@@ -287,8 +312,26 @@ def test_tarball_carries_the_core_and_no_test_output(installed_collections: Path
         "watch.py",
     ]
     assert (root / "requirements.txt").is_file()
+    assert (root / "meta/execution-environment.yml").is_file()
+    assert (root / "CHANGELOG.rst").is_file()
     assert not (root / "tests/output").exists()
     assert not (root / "tests/integration/inventory").exists()
+
+
+def test_ansible_builder_finds_the_python_requirements(installed_collections: Path) -> None:
+    result = run(
+        [tool("ansible-builder"), "introspect", "--sanitize", str(installed_collections)],
+        cwd=installed_collections,
+        env=ansible_env(),
+    )
+    assert result.returncode == 0, tail(result)
+    assert result.stdout.endswith(
+        "python:\n"
+        "- 'grpcio >= 1.60  # from collection grpc_health.probe'\n"
+        "- 'grpcio-health-checking >= 1.60  # from collection grpc_health.probe'\n"
+        "- 'grpcio-reflection >= 1.60  # from collection grpc_health.probe'\n"
+        "system: []\n\n"
+    ), result.stdout
 
 
 @pytest.fixture
@@ -332,14 +375,17 @@ def demo_nodes(tmp_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
 
 
 def local_inventory(nodes: dict[str, dict[str, Any]], path: Path) -> Path:
-    """The docs' local inventory, with the demo nodes' real ports and state directories."""
+    """The docs' local inventory, with the demo nodes' real ports.
+
+    The state directories are the inventory's own, under ``-e demo_dir=...``.
+    """
     import yaml  # PyYAML comes with ansible-core.
 
     inventory = yaml.safe_load((EXAMPLES / "local_inventory.yml").read_text("utf-8"))
     hosts = inventory["grpc_servers"]["hosts"]
     assert sorted(hosts) == sorted(nodes)
     for name, node in nodes.items():
-        hosts[name] = {"grpc_port": node["port"], "demo_state_dir": str(node["state_dir"])}
+        hosts[name]["grpc_port"] = node["port"]
     path.write_text(yaml.safe_dump(inventory), "utf-8")
     return path
 
@@ -371,7 +417,16 @@ def test_docs_rolling_deployment_gates_real_nodes_and_rolls_back_a_bad_release(
     playbook = tool("ansible-playbook")
     inventory = local_inventory(demo_nodes, tmp_path / "inventory.yml")
     env = ansible_env(ANSIBLE_COLLECTIONS_PATH=str(installed_collections))
-    command = [playbook, "-i", str(inventory), str(EXAMPLES / "rolling_deploy.yml")]
+    # The nodes' --state-dir is not the default /tmp/orders-N: demo_dir says where it is.
+    state_root = demo_nodes["orders-1"]["state_dir"].parent
+    command = [
+        playbook,
+        "-i",
+        str(inventory),
+        str(EXAMPLES / "rolling_deploy.yml"),
+        "-e",
+        f"demo_dir={state_root}",
+    ]
 
     good = run([*command, "-e", "release=v2"], cwd=tmp_path, env=env)
     assert good.returncode == 0, tail(good)
@@ -475,27 +530,85 @@ def test_a_node_without_grpcio_gets_missing_required_lib(
     assert time.monotonic() - started < 60
 
 
-# --- ansible-test ------------------------------------------------------------------------------
+# --- ansible-test, on every tested ansible-core ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ansible_test() -> str:
-    """ansible-test, with its pip bootstrap script available offline."""
-    path = tool("ansible-test")
-    load_tool_script("ansible_test_get_pip").install(Path.home() / ".ansible/test/cache")
+@dataclass(frozen=True)
+class Core:
+    """An ansible-core release line, and the venv whose ansible-test runs it."""
+
+    version: str
+    python: str
+    venv: Path | None  # None: the venv that runs these tests
+
+    @property
+    def bin(self) -> Path:
+        return BIN if self.venv is None else self.venv / "bin"
+
+
+# meta/runtime.yml claims ansible-core 2.17 and later. This venv has 2.19 (pyproject.toml pins
+# it). .ci/run makes a venv for the oldest claimed release, on the machine's Python as this one,
+# and one for the newest release, on Python 3.13 (2.21 needs 3.12 or later). Keep the lists
+# here, in .ci/run and in docs/ansible.md in step.
+CORES = [
+    Core("2.19", PYTHON_VERSION, None),
+    Core("2.17", PYTHON_VERSION, ROOT / ".venv-ansible-2.17"),
+    Core("2.21", "3.13", ROOT / ".venv-ansible-2.21"),
+]
+
+
+def test_the_oldest_tested_core_is_the_oldest_claimed() -> None:
+    import yaml  # PyYAML comes with ansible-core.
+
+    runtime = yaml.safe_load((COLLECTION / "meta/runtime.yml").read_text("utf-8"))
+    oldest = min(CORES, key=lambda core: tuple(map(int, core.version.split("."))))
+    assert runtime["requires_ansible"] == f">={oldest.version}.0"
+
+
+@dataclass(frozen=True)
+class AnsibleTest:
+    """One ansible-core's ansible-test, run in the collection on its venv's Python."""
+
+    path: str
+    python: str
+    env: dict[str, str]
+
+    def run(self, command: str, *options: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        return run(
+            [self.path, command, *options, "--python", self.python, "--color", "no"],
+            cwd=COLLECTION,
+            env=self.env,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="module", params=CORES, ids=lambda core: core.version)
+def ansible_test(request: pytest.FixtureRequest) -> AnsibleTest:
+    """ansible-test of one ansible-core release, with its pip bootstrap script available
+    offline; a missing venv skips, or fails under CI."""
+    core: Core = request.param
+    path = core.bin / "ansible-test"
+    if not path.exists():
+        message = f"ansible-core {core.version} is not installed in {core.bin.parent.name}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message} (.ci/run makes it)")
+        pytest.skip(message)
+    python = str(core.bin / "python")
+    # The bootstrap script is named after the pip version that this ansible-test wants.
+    stand_in = run([python, "tools/ansible_test_get_pip.py"], cwd=ROOT, env=dict(os.environ))
+    assert stand_in.returncode == 0, stand_in.stdout
+    env = ansible_env(PATH=f"{core.bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    env["ANSIBLE_PYTHON_INTERPRETER"] = python
+    version = run([str(path), "--version"], cwd=ROOT, env=env)
+    assert version.stdout.startswith(f"ansible-test version {core.version}."), version.stdout
     shutil.rmtree(COLLECTION / ".ansible", ignore_errors=True)
-    return path
+    return AnsibleTest(str(path), core.python, env)
 
 
 @pytest.mark.slow
-def test_ansible_test_sanity_passes_without_ignore_files(ansible_test: str) -> None:
+def test_ansible_test_sanity_passes_without_ignore_files(ansible_test: AnsibleTest) -> None:
     assert not list(COLLECTION.glob("tests/sanity/ignore-*.txt"))
-    result = run(
-        [ansible_test, "sanity", "--venv", "--python", PYTHON_VERSION, "--color", "no"],
-        cwd=COLLECTION,
-        env=ansible_env(),
-        timeout=1800,
-    )
+    result = ansible_test.run("sanity", "--venv", timeout=1800)
     assert result.returncode == 0, tail(result, 120)
     for name in ("validate-modules", "import", "pylint", "no-assert", "changelog"):
         assert f'Running sanity test "{name}"' in result.stdout
@@ -503,13 +616,8 @@ def test_ansible_test_sanity_passes_without_ignore_files(ansible_test: str) -> N
 
 
 @pytest.mark.slow
-def test_ansible_test_units_pass(ansible_test: str) -> None:
-    result = run(
-        [ansible_test, "units", "--venv", "--python", PYTHON_VERSION, "--color", "no"],
-        cwd=COLLECTION,
-        env=ansible_env(),
-        timeout=1200,
-    )
+def test_ansible_test_units_pass(ansible_test: AnsibleTest) -> None:
+    result = ansible_test.run("units", "--venv", timeout=1200)
     assert result.returncode == 0, tail(result, 120)
     counts = [int(count) for count in re.findall(r"=+ (\d+) passed", result.stdout)]
     assert len(counts) == 2, result.stdout  # modules and module_utils
@@ -518,15 +626,42 @@ def test_ansible_test_units_pass(ansible_test: str) -> None:
 
 
 @pytest.mark.slow
-def test_ansible_test_integration_passes_against_real_servers(ansible_test: str) -> None:
-    result = run(
-        [ansible_test, "integration", "--local", "--python", PYTHON_VERSION, "--color", "no"],
-        cwd=COLLECTION,
-        env=ansible_env(),
-        timeout=1200,
-    )
+def test_ansible_test_integration_passes_against_real_servers(ansible_test: AnsibleTest) -> None:
+    result = ansible_test.run("integration", "--local", timeout=1200)
     assert result.returncode == 0, tail(result, 120)
     assert "Running grpc_health integration test role" in result.stdout
     recap_line = recap(result.stdout)["testhost"]
     assert "failed=0 " in recap_line, recap_line
     assert "All assertions passed" in result.stdout
+
+
+def demo_node(*argv: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo_node.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", [["drain"], ["deploy", "v2"], ["rollback"], ["stop"]])
+def test_demo_node_commands_without_a_node_are_one_line(command: list[str], tmp_path: Path) -> None:
+    missing = tmp_path / "orders-9"
+    done = demo_node(command[0], "--state-dir", str(missing), *command[1:])
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == f"no demo node is serving from {missing}\n"
+    assert not missing.exists()
+
+
+def test_demo_node_refuses_a_port_that_is_taken(
+    start_server: Callable[..., HealthServer], tmp_path: Path
+) -> None:
+    # A grpcio server holds the port with SO_REUSEPORT on, as grpcio does by default.
+    holder = start_server()
+    done = demo_node("serve", "--port", str(holder.port), "--state-dir", str(tmp_path), timeout=20)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.splitlines()[-1] == (
+        f"cannot listen on 127.0.0.1:{holder.port}: the port is in use or the address is not local"
+    )
+    assert "Traceback" not in done.stderr

@@ -113,13 +113,21 @@ def test_url_and_path_errors_name_the_fix(address: str, port: int | None, messag
     assert str(error.value) == message
 
 
-def test_user_info_in_a_url_is_refused_without_showing_it() -> None:
+@pytest.mark.parametrize(
+    "address",
+    ["https://admin:hunter2@db:443", "ftp://admin:hunter2@db", "admin:hunter2@db:1", "a@hunter2"],
+)
+def test_user_info_is_refused_without_showing_it(address: str) -> None:
     with pytest.raises(InvalidArgument) as error:
-        parse_target("https://admin:hunter2@db:443")
+        parse_target(address)
     assert str(error.value) == (
-        "invalid address: https:// with user@ in it (not shown); "
-        "a gRPC address takes no user name or password"
+        "invalid address (not shown): it holds user@ or user:password@, "
+        "and a gRPC address takes no user name or password"
     )
+
+
+def test_an_at_sign_in_a_socket_path_is_fine() -> None:
+    assert parse_target("unix:/run/a@b.sock").unix_path == "/run/a@b.sock"
 
 
 @given(st.text(max_size=40))
@@ -234,3 +242,24 @@ def test_module_takes_urls(
     refused = run_module_process({"host": f"https://localhost:{tls_server.port}", "tls": False})
     assert refused.code == 1
     assert refused.result["msg"] == "host asks for TLS (grpcs:// or https://), but tls is false"
+
+
+def test_user_info_never_reaches_any_output(server: HealthServer) -> None:
+    address = f"https://admin:hunter2@localhost:{server.port}"
+    reason = (
+        "invalid address (not shown): it holds user@ or user:password@, "
+        "and a gRPC address takes no user name or password"
+    )
+    done = run_cli(PLUGIN, "-H", address, "-vvv")
+    assert (done.code, done.stdout) == (3, f"GRPC_HEALTH UNKNOWN - {reason}\n")
+    probed = run_cli(PROBE, "-addr", address, "-v")
+    assert (probed.code, probed.stdout) == (2, "")
+    assert probed.stderr == (
+        f'error: failed to connect service at "https://***@localhost:{server.port}": {reason}\n'
+    )
+    module = run_module_process({"host": address})
+    assert module.code == 1
+    assert module.result["msg"] == reason
+    for text in (done.output, probed.output, module.result["msg"]):
+        assert "hunter2" not in text
+        assert "admin" not in text

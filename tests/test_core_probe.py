@@ -46,6 +46,11 @@ def test_serving_overall_health(server: HealthServer) -> None:
     assert result.certificate is None
 
 
+def test_a_service_named_twice_is_asked_once_in_the_first_order() -> None:
+    options = options_for(":1", services=("b", "", "b", "a", "", "a"))
+    assert options.services == ("b", "", "a")
+
+
 def test_several_services_on_one_channel(server: HealthServer) -> None:
     result = probe(options_for(server.address, services=("", "ready", "down", "unknown", "nope")))
     assert statuses(result) == {

@@ -186,3 +186,14 @@ def test_no_note_or_repr_ever_holds_the_password(user: str, password: str, schem
         shown = repr(decision) + str(decision) + " ".join(decision.notes)
         assert password not in shown
         assert user not in shown
+
+
+def test_the_address_level_proxy_is_noted() -> None:
+    environ = {"GRPC_ADDRESS_HTTP_PROXY": "10.0.0.3:3128"}
+    assert proxy_for(LOCAL, environ).notes == (
+        "GRPC_ADDRESS_HTTP_PROXY='10.0.0.3:3128' is set: grpcio sends the addresses in "
+        "GRPC_ADDRESS_HTTP_PROXY_ENABLED_ADDRESSES through it",
+    )
+    assert proxy_for(LOCAL, environ, enabled=False).notes == (
+        "GRPC_ADDRESS_HTTP_PROXY='10.0.0.3:3128' not used (proxy use turned off)",
+    )

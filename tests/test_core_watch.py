@@ -111,6 +111,8 @@ def test_server_that_comes_up_late(start_server: Callable[..., HealthServer]) ->
     result = watch(options_for(f"127.0.0.1:{port}"), timeout=6, interval=0.2)
     assert result.reached
     assert result.attempts >= 2
+    # A Watch stream waiting for the server made the connection: nobody timed it.
+    assert result.connect_time is None
 
 
 def test_refused_until_deadline_reports_the_connection_error(closed_address: str) -> None:
@@ -143,3 +145,25 @@ def test_server_without_health_records_the_rpc_error(
     assert not result.reached
     assert isinstance(result.last_error, RpcFailure)
     assert result.last_error.code_name == "UNIMPLEMENTED"
+
+
+def test_connect_time_is_the_connections_own(server: HealthServer) -> None:
+    server.set("late", 2)
+    later(0.3, lambda: server.set("late", 1))
+    result = watch(options_for(server.address, "late"), timeout=5)
+    assert result.reached
+    assert result.method == "watch"
+    assert result.connect_time is not None
+    # The last probe ran on the connection the wait already had: its connect time is
+    # only a wait for nothing, and differs from the connection's real one.
+    assert result.last_probe is not None
+    assert result.connect_time != result.last_probe.connect_time
+    assert result.connect_time > result.last_probe.connect_time
+
+
+def test_an_error_answered_since_is_not_the_last_error(server: HealthServer) -> None:
+    result = watch(options_for(server.address, "nope"), timeout=0.5)
+    assert not result.reached
+    assert result.statuses == {"nope": HealthStatus.SERVICE_UNKNOWN}
+    # Check said NOT_FOUND first; Watch answered SERVICE_UNKNOWN since, without error.
+    assert result.last_error is None

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import re
+import signal
+import socket
 import subprocess
 import sys
+from concurrent import futures
 from pathlib import Path
+
+import grpc
 
 DEMO = str(Path(sys.executable).parent / "check-grpc-health-demo")
 
@@ -57,3 +62,116 @@ def test_demo_shows_real_results_from_a_real_server() -> None:
     assert re.fullmatch(
         r"  reached after 2\.\d\d s via watch, \d+\.\d ms after the server flipped", last[1]
     )
+
+
+def serve(*argv: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [DEMO, "serve", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    try:
+        stdout, stderr = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate(timeout=15)
+        raise AssertionError(f"still serving: {stdout!r}") from None
+    return process.returncode, stdout, stderr
+
+
+def serving_address(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    found = re.fullmatch(r"serving grpc\.health\.v1 on (\S+) \(Ctrl-C to stop\)\n", first)
+    assert found is not None, first + (process.stderr.read() if process.poll() is not None else "")
+    return found.group(1)
+
+
+def test_serve_refuses_a_port_that_is_taken() -> None:
+    # grpcio servers share a port with SO_REUSEPORT by default: the holder here does, and
+    # the demo must still refuse to serve beside it.
+    holder = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = holder.add_insecure_port("127.0.0.1:0")
+    holder.start()
+    try:
+        code, stdout, stderr = finish(serve("--port", str(port)))
+    finally:
+        holder.stop(None)
+    assert (code, stdout) == (1, "")
+    assert stderr == (
+        f"check-grpc-health-demo: cannot serve on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+def test_a_second_demo_on_the_same_port_is_refused() -> None:
+    first = serve("--port", "0")
+    try:
+        address = serving_address(first)
+        code, _, stderr = finish(serve("--port", address.rpartition(":")[2]))
+        assert code == 1
+        assert stderr == (
+            f"check-grpc-health-demo: cannot serve on {address}: Address already in use\n"
+        )
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert finish(first)[0] == 0
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def test_serve_on_ipv6_loopback_serves_or_says_why_not() -> None:
+    process = serve("--host", "::1", "--port", "0")
+    if not ipv6_loopback():
+        code, stdout, stderr = finish(process)
+        assert (code, stdout) == (1, "")
+        assert re.fullmatch(r"check-grpc-health-demo: cannot serve on \[::1\]:0: [^\n]+\n", stderr)
+        return
+    try:
+        address = serving_address(process)
+        assert re.fullmatch(r"\[::1\]:\d+", address)
+        checked = subprocess.run(
+            [str(Path(DEMO).with_name("check_grpc_health")), "-H", address],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stdout
+        assert checked.stdout.startswith(f"GRPC_HEALTH OK - {address}: overall health is SERVING")
+    finally:
+        process.send_signal(signal.SIGTERM)
+    code, _, stderr = finish(process)
+    assert (code, stderr) == (0, "")
+
+
+def test_an_address_that_cannot_be_served_is_one_line() -> None:
+    code, stdout, stderr = finish(serve("--host", "no-such-host.invalid", "--port", "50999"))
+    assert (code, stdout) == (1, "")
+    assert stderr.startswith("check-grpc-health-demo: cannot serve on no-such-host.invalid:50999: ")
+    assert stderr.count("\n") == 1
+    assert "Traceback" not in stderr
+
+
+def test_help_describes_the_demo_for_its_user() -> None:
+    top = subprocess.run([DEMO, "--help"], capture_output=True, text=True, timeout=30, check=True)
+    assert "Layer:" not in top.stdout
+    assert "``" not in top.stdout
+    assert "embedded gRPC health server" in top.stdout
+    assert "serve" in top.stdout
+    served = subprocess.run(
+        [DEMO, "serve", "--help"], capture_output=True, text=True, timeout=30, check=True
+    )
+    text = " ".join(served.stdout.split())
+    assert "--host HOST address to listen on, IPv4 or IPv6 (default: 127.0.0.1)" in text
+    assert "--port PORT TCP port to listen on; 0 picks a free one (default: 50051)" in text

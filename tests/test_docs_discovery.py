@@ -79,15 +79,16 @@ def test_all_addresses_example(demo_port: int, tmp_path: Path) -> None:
 def test_fleet_example(demo_port: int, tmp_path: Path) -> None:
     done = run(shell_blocks()[4], demo_port, tmp_path)
     assert done.returncode == 1
-    rows = [line.split()[:2] for line in done.stdout.splitlines()]
+    lines = done.stdout.splitlines()
+    start, end = lines[0].index("TARGET"), lines[0].index("SUMMARY")
+    rows = [(line[:start].strip(), line[start:end].strip()) for line in lines[:-1]]
     address, local = f"127.0.0.1:{demo_port}", f"localhost:{demo_port}"
     assert rows == [
-        ["STATE", "TARGET"],
-        ["OK", address],
-        ["OK", address],
-        ["WARNING", address],
-        ["OK", local],
-        ["4", "targets:"],
+        ("STATE", "TARGET"),
+        ("OK", address),
+        ("OK", f"{address} -s shop.v1.Orders"),
+        ("WARNING", f"{address} -s shop.v1.Carts --map-status NOT_SERVING=WARNING"),
+        ("OK", f"{local} --all-addresses"),
     ]
     assert done.stdout.splitlines()[-1] == "4 targets: 3 OK, 1 WARNING"
     json_lines = run(shell_blocks()[5].replace("/var/tmp/", ""), demo_port, tmp_path)

@@ -9,6 +9,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -57,6 +60,18 @@ def mixed_fleet(
     return path, names
 
 
+def table_rows(text: str) -> list[tuple[str, ...]]:
+    """The table's rows as (state, target, summary), cut at the header's columns."""
+    lines = text.splitlines()
+    start, end = lines[0].index("TARGET"), lines[0].index("SUMMARY")
+    return [(line[:start].strip(), line[start:end].strip(), line[end:]) for line in lines[:-1]]
+
+
+def seconds(summary: str) -> str:
+    """The time a summary ends with (``in 0.0021s``), which varies from run to run."""
+    return summary.rpartition(" in ")[2]
+
+
 def test_table_lists_every_target_and_exits_with_the_worst_state(
     tmp_path: Path, start_server: Callable[..., HealthServer], closed_address: str
 ) -> None:
@@ -64,22 +79,29 @@ def test_table_lists_every_target_and_exits_with_the_worst_state(
     done = run_fleet(path)
     assert done.returncode == 3  # UNKNOWN (a bad line) ranks above CRITICAL
     assert done.stderr == ""
-    rows = [row.split(None, 2) for row in done.stdout.splitlines()]
-    assert rows[0] == ["STATE", "TARGET", "SUMMARY"]
-    assert [row[:2] for row in rows[1:-1]] == [
-        ["OK", names["healthy"]],
-        ["OK", names["healthy"]],
-        ["CRITICAL", names["down"]],
-        ["CRITICAL", names["closed"]],
-        ["UNKNOWN", "(line"],
-        ["OK", names["pair"]],
+    rows = table_rows(done.stdout)
+    assert rows[0] == ("STATE", "TARGET", "SUMMARY")
+    healthy, pair = names["healthy"], names["pair"]
+    assert rows[1:] == [
+        ("OK", healthy, f"{healthy}: overall health is SERVING in {seconds(rows[1][2])}"),
+        (
+            "OK",
+            f"{healthy} -s orders",
+            f"{healthy}: service 'orders' is SERVING in {seconds(rows[2][2])}",
+        ),
+        ("CRITICAL", names["down"], f"{names['down']}: overall health is NOT_SERVING"),
+        (
+            "CRITICAL",
+            names["closed"],
+            f"failed to connect to {names['closed']}: Connection refused",
+        ),
+        (
+            "UNKNOWN",
+            "(line 7)",
+            "line 7: invalid address 'bad host': contains whitespace or control characters",
+        ),
+        ("OK", f"{pair} --all-addresses", f"{pair}: 2 of 2 backends healthy"),
     ]
-    assert rows[3][2] == f"{names['down']}: overall health is NOT_SERVING"
-    assert rows[4][2] == f"failed to connect to {names['closed']}: Connection refused"
-    assert done.stdout.splitlines()[5].endswith(
-        "line 7: invalid address 'bad host': contains whitespace or control characters"
-    )
-    assert rows[6][2] == f"{names['pair']}: 2 of 2 backends healthy"
     assert done.stdout.splitlines()[-1] == "6 targets: 3 OK, 2 CRITICAL, 1 UNKNOWN"
     assert SECRET not in done.stdout
 
@@ -182,3 +204,138 @@ def test_a_signal_ends_the_fleet_at_once_with_unknown(
     assert time.monotonic() - sent < 2
     assert (process.returncode, stdout) == (3, "")
     assert stderr == "check_grpc_health_fleet: interrupted by SIGTERM\n"
+
+
+def test_a_line_asking_for_help_or_the_version_is_unknown_and_the_others_still_run(
+    tmp_path: Path, start_server: Callable[..., HealthServer], closed_address: str
+) -> None:
+    server = start_server()
+    path = tmp_path / "fleet.txt"
+    path.write_text(
+        f"-H {server.address} -V\n"
+        f"-H {server.address} --help\n"
+        f"-H {server.address} -qV\n"
+        f"web1!grpc: -H {server.address} --version\n"
+        f"-H {closed_address} -t 1\n"
+        f"-H {server.address}\n"
+    )
+    done = run_fleet(path, "-t", "3")
+    assert (done.returncode, done.stderr) == (3, "")
+    assert "usage" not in done.stdout
+    assert "check_grpc_health " not in done.stdout  # no version line
+    why = (
+        "-h/--help and -V/--version print text and exit instead of checking: "
+        "they have no place in a fleet line"
+    )
+    rows = table_rows(done.stdout)
+    assert rows[1:5] == [
+        ("UNKNOWN", "(line 1)", f"line 1: {why}"),
+        ("UNKNOWN", "(line 2)", f"line 2: {why}"),
+        ("UNKNOWN", "(line 3)", f"line 3: {why}"),
+        ("UNKNOWN", "web1!grpc", f"line 4: {why}"),
+    ]
+    assert rows[5] == (
+        "CRITICAL",
+        closed_address,
+        f"failed to connect to {closed_address}: Connection refused",
+    )
+    assert rows[6][:2] == ("OK", server.address)
+    assert done.stdout.splitlines()[-1] == "6 targets: 1 OK, 1 CRITICAL, 4 UNKNOWN"
+
+
+def test_labels_name_lines_in_the_table_and_the_json(
+    tmp_path: Path, start_server: Callable[..., HealthServer]
+) -> None:
+    server = start_server(statuses={"": 1, "orders": 2})
+    path = tmp_path / "fleet.txt"
+    path.write_text(
+        f"web1!grpc-health: -H {server.address}\n"
+        f"web1!grpc-orders: -H {server.address} -s orders -w 0.5\n"
+        f"'web1!grpc-orders': -H {server.address}\n"
+        f"web1:grpc: -H {server.address}\n"
+        f"-H {server.address}\n"
+    )
+    table = run_fleet(path)
+    assert table.returncode == 3
+    assert [row[:2] for row in table_rows(table.stdout)[1:]] == [
+        ("OK", "web1!grpc-health"),
+        ("CRITICAL", "web1!grpc-orders #2"),
+        ("UNKNOWN", "web1!grpc-orders #3"),
+        ("UNKNOWN", "(line 4)"),
+        ("OK", server.address),
+    ]
+    documents = [json.loads(line) for line in run_fleet(path, "--json").stdout.splitlines()]
+    assert [(d["line"], d["name"], d["state"]) for d in documents] == [
+        (1, "web1!grpc-health", "OK"),
+        (2, "web1!grpc-orders", "CRITICAL"),
+        (3, "web1!grpc-orders", "UNKNOWN"),
+        (4, None, "UNKNOWN"),
+        (5, None, "OK"),
+    ]
+    assert documents[1]["summary"] == f"{server.address}: service 'orders' is NOT_SERVING"
+    assert documents[2]["error"] == "line 3: label web1!grpc-orders is already used on line 2"
+    assert documents[3]["error"] == (
+        "line 4: label 'web1:grpc:' is not HOST!SERVICE: "
+        "(one '!', no spaces, quotes, semicolons or vertical bars)"
+    )
+
+
+def test_the_target_column_tells_lines_for_one_host_apart(
+    tmp_path: Path, start_server: Callable[..., HealthServer]
+) -> None:
+    server = start_server(statuses={"": 1, "orders": 2, "users": 1})
+    address = server.address
+    path = tmp_path / "fleet.txt"
+    path.write_text(
+        f"-H {address}\n"
+        f"-H {address} -s orders\n"
+        f"-H {address} -s orders --map-status NOT_SERVING=WARNING\n"
+        f"-H {address} -s orders -s users\n"
+        f"-H {address} -w 5\n"
+        f"-H ipv4:{address} --all-addresses\n"
+    )
+    done = run_fleet(path)
+    assert [row[:2] for row in table_rows(done.stdout)[1:]] == [
+        ("OK", f"{address} #1"),
+        ("CRITICAL", f"{address} -s orders"),
+        ("WARNING", f"{address} -s orders --map-status NOT_SERVING=WARNING"),
+        ("CRITICAL", f"{address} -s orders,users"),
+        ("OK", f"{address} #5"),
+        ("OK", f"ipv4:{address} --all-addresses"),
+    ]
+
+
+def test_lines_on_one_unreachable_target_share_its_one_failed_connect(
+    tmp_path: Path, black_hole_address: str, server: HealthServer
+) -> None:
+    # 40 lines each waiting out its own 1.5 s connect timeout would need 7.5 s with 8
+    # at once: past the fleet's 4 s deadline. Sharing the connection, they need 1.5 s.
+    path = tmp_path / "fleet.txt"
+    lines = [f"-H {black_hole_address} -s svc{n} --connect-timeout 1.5\n" for n in range(40)]
+    path.write_text("".join(lines) + f"-H {server.address} -s ready\n")
+    done = run_fleet(path, "-t", "4", "--json")
+    assert done.returncode == 2
+    documents = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [d["error"] for d in documents[:40]] == [
+        f"timed out connecting to {black_hole_address} after 1.5s"
+    ] * 40
+    assert documents[40]["summary"].startswith(f"{server.address}: service 'ready' is SERVING")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=5))
+def test_any_fleet_text_parses_to_entries_or_clean_errors(lines: list[str]) -> None:
+    import contextlib
+    import io
+
+    from check_grpc_health.fleet.file import _parse_lines
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        entries = _parse_lines("\n".join(lines), {}, 10.0)
+    assert printed.getvalue() == ""
+    for entry in entries:
+        assert (entry.options is None) == (entry.error is not None)
+        if entry.error is not None:
+            assert entry.error.startswith(f"line {entry.line}: ")
+            assert "\n" not in entry.error

@@ -274,6 +274,20 @@ def test_service_labels_are_legal_and_unique() -> None:
     )
 
 
+@pytest.mark.parametrize("text", ["@", "@:", "@~:", ":", "~:", "@0:", "@-1:", "@~:5e400", "1.e400"])
+def test_a_range_that_means_nothing_is_an_argument_error(text: str) -> None:
+    # "@" alone would alert on every value, "~:" on none: both are typos, not thresholds.
+    for option in ("-w", "-c", "--connect-warning", "--rpc-critical"):
+        name = "-w/--warning" if option == "-w" else "-c/--critical" if option == "-c" else option
+        assert error_for("-H", ":1", option, text) == f"{name} {text!r} {NOT_A_RANGE}"
+
+
+def test_ranges_with_a_bound_stay_valid() -> None:
+    for text, shown in [("", ""), ("0:", ""), ("@5:", "@5:"), ("@~:0.5", "@~:0.5"), ("~:1", "~:1")]:
+        options = parse_arguments(["-H", ":1", "-w", text], {})
+        assert str(options.time.warning) == shown
+
+
 PERFDATA_RANGE = re.compile(r"@?(~:|-?[0-9]+(\.[0-9]+)?:)?(-?[0-9]+(\.[0-9]+)?)?")
 
 

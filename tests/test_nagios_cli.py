@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -199,6 +200,9 @@ def test_json_for_failures_and_bad_arguments(closed_address: str) -> None:
         "certificate": None,
         "perfdata": "",
         "diagnosis": None,
+        "backends": [],
+        "healthy": None,
+        "total": None,
     }
 
 
@@ -337,11 +341,39 @@ def test_overall_timeout_is_a_hard_backstop(gate: tuple[GateServicer, str]) -> N
     started = time.monotonic()
     done = run("-H", address, "-t", "0.5", "--rpc-timeout", "20")
     assert time.monotonic() - started < 3
-    assert (done.returncode, done.stdout, done.stderr) == (
-        2,
-        "GRPC_HEALTH CRITICAL - no result within the 0.5s timeout (-t)\n",
-        "",
+    assert (done.returncode, done.stderr) == (2, "")
+    # The elapsed time goes to the graphs, as the plugin's normal time perfdata.
+    line = re.fullmatch(
+        r"GRPC_HEALTH CRITICAL - no result within the 0\.5s timeout \(-t\) \| "
+        r"time=(0\.[0-9]{1,6})s;;;0\n",
+        done.stdout,
     )
+    assert line is not None, done.stdout
+    assert 0.5 <= float(line.group(1)) < 3
+
+
+def test_overall_timeout_line_carries_time_with_the_thresholds(
+    gate: tuple[GateServicer, str],
+) -> None:
+    _, address = gate
+    done = run("-H", address, "-t", "0.5", "--rpc-timeout", "20", "-w", "0.2", "-c", "@0.1:0.3")
+    assert done.returncode == 2
+    assert re.fullmatch(
+        r"GRPC_HEALTH CRITICAL - no result within the 0\.5s timeout \(-t\) \| "
+        r"time=0\.[0-9]{1,6}s;0\.2;@0\.1:0\.3;0\n",
+        done.stdout,
+    ), done.stdout
+    as_json = run("-H", address, "-t", "0.5", "--rpc-timeout", "20", "-w", "0.2", "--json")
+    assert as_json.returncode == 2
+    document = json.loads(as_json.stdout)
+    assert (document["state"], document["exit_code"], document["summary"]) == (
+        "CRITICAL",
+        2,
+        "no result within the 0.5s timeout (-t)",
+    )
+    assert document["target"] == address
+    assert 0.5 <= document["time"] < 3
+    assert document["perfdata"] == f"time={document['time']}s;0.2;;0"
 
 
 def test_overall_timeout_sets_the_grpc_deadlines(black_hole_address: str) -> None:

@@ -159,9 +159,9 @@ def test_all_addresses_json_lists_each_backend(
     assert (document["state"], document["healthy"], document["total"]) == ("WARNING", 2, 4)
     assert [b["address"] for b in document["backends"]] == addresses
     assert [b["healthy"] for b in document["backends"]] == [True, True, False, False]
-    assert document["backends"][2]["services"] == [
-        {"service": "", "status": "NOT_SERVING", "error": None}
-    ]
+    services = document["backends"][2]["services"]
+    assert 0 < services[0].pop("rpc_time") < 30
+    assert services == [{"service": "", "status": "NOT_SERVING", "state": None, "error": None}]
     assert document["backends"][3]["error"] == (
         f"failed to connect to {addresses[3]}: Connection refused"
     )

@@ -472,3 +472,21 @@ def test_several_services_all_serving(server: HealthServer) -> None:
         f"GRPC_HEALTH OK - {server.address}: 2 services are SERVING in Xs | "
     )
     assert len(output_lines(check)) == 3
+
+
+def test_a_service_named_twice_is_checked_once(server: HealthServer) -> None:
+    check = judge("-H", server.address, "-s", "ready", "-s", "ready")
+    assert_state(
+        check,
+        "OK",
+        f"GRPC_HEALTH OK - {server.address}: service 'ready' is SERVING in Xs | {TIMINGS}",
+    )
+    assert [
+        result.metric.name for result in check.results if result.metric.context == "health"
+    ] == ["serving_ready"]
+    repeated = judge("-H", server.address, "-s", "ready", "-s", "", "-s", "ready", "-s", "")
+    assert status_line(repeated) == (
+        f"GRPC_HEALTH OK - {server.address}: 2 services are SERVING in Xs | "
+        "connect_time=Xs;;;0 rpc_time=Xs;;;0 serving_overall=1;;;0;1 serving_ready=1;;;0;1 "
+        "time=Xs;;;0"
+    )

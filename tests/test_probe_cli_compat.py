@@ -27,9 +27,9 @@ from servers import (
     closed_port,
     start_health_server,
 )
+from test_probe_cli_flags import GO_USAGE
 
 from check_grpc_health import __version__
-from check_grpc_health.probe_cli.flags import usage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from conftest import TlsMaterial
 
 PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
-USAGE = usage() + "\n"
+USAGE = GO_USAGE + "\n"
 # The environment the probe runs in: no SPIFFE socket unless a row sets one.
 BASE_ENV = {key: value for key, value in os.environ.items() if key != "SPIFFE_ENDPOINT_SOCKET"}
 

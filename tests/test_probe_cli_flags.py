@@ -341,6 +341,8 @@ def test_header_errors_never_show_the_value() -> None:
         assert caught.value.message.startswith("invalid value (not shown) for flag -rpc-header: ")
 
 
+# The Go tool's flag definitions (main.go of grpc-ecosystem/grpc-health-probe), as Go's
+# flag.PrintDefaults lays them out, copied from the Go source. -rpc-header-file is ours.
 GO_USAGE = """\
 Usage:
   -addr string
@@ -384,7 +386,7 @@ the process list (not in the Go tool)
     \tuser-agent header value of health check requests (default "grpc_health_probe")
   -v\tverbose logs
   -version
-    \tprint the probe version and exit"""
+    \tshow probe version and exit"""
 
 
 def test_usage_block_has_gos_layout() -> None:

@@ -194,3 +194,20 @@ def test_module_use_proxy(
     assert done.code == 0, done.output
     assert done.result["status"] == {"": "SERVING"}
     assert len(proxy.authorities) == connects
+
+
+def test_no_proxy_turns_off_the_address_level_proxy_too(
+    server: HealthServer, closed_address: str
+) -> None:
+    """grpcio's GRPC_ADDRESS_HTTP_PROXY ignores grpc.enable_http_proxy=0; --no-proxy does not."""
+    env = proxy_env(
+        f"http://{closed_address}",
+        GRPC_ADDRESS_HTTP_PROXY=closed_address,
+        GRPC_ADDRESS_HTTP_PROXY_ENABLED_ADDRESSES="127.0.0.0/8",
+    )
+    through = run_cli(PLUGIN, "-H", server.address, env=env)
+    assert through.code == 2, through.output
+    around = run_cli(PLUGIN, "-H", server.address, "--no-proxy", env=env)
+    around.assert_clean()
+    assert around.code == 0, around.output
+    assert around.stdout.startswith(ok_line(server.address))

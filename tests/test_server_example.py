@@ -81,3 +81,27 @@ def test_example_is_probe_ready_and_drains_before_closing(example: str) -> None:
     assert out == "draining: all services NOT_SERVING\nstopped\n"
     stderr = process.stderr.read() if process.stderr else ""
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("example", ["server.py", "server_asyncio.py"])
+def test_example_refuses_a_port_another_server_holds(example: str) -> None:
+    # Without grpc.so_reuseport=0 the second server would share the port with the first.
+    first, address = start_example(example)
+    try:
+        second = subprocess.run(
+            [sys.executable, str(EXAMPLES / example), "--port", address.rpartition(":")[2]],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"a second {example} served on {address} beside the first")
+    finally:
+        first.kill()
+        first.wait()
+    assert (second.returncode, second.stdout) == (1, "")
+    assert second.stderr.splitlines()[-1] == (
+        f"cannot listen on {address}: the port is in use or the address is not local"
+    )
+    assert "Traceback" not in second.stderr

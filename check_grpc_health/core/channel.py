@@ -13,6 +13,7 @@ so a refusal fails at once and closing is instant.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
 
     from check_grpc_health.core.options import ProbeOptions
     from check_grpc_health.core.results import CertificateInfo
-    from check_grpc_health.core.targets import Target
-    from check_grpc_health.core.tls import TlsOptions
 
 # grpc core connectivity states, as cygrpc numbers them.
 _IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
@@ -59,9 +58,11 @@ _TIMEOUT_WORDS = ("timed out", "handshaker shutdown")
 class StreamCall(Protocol):
     """A server-streaming call: an iterator of responses that can be cancelled."""
 
-    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]: ...
+    def __iter__(self) -> Iterator[health_pb2.HealthCheckResponse]:
+        """The responses, as the server sends them."""
 
-    def cancel(self) -> bool: ...
+    def cancel(self) -> bool:
+        """End the call; False when it had already ended."""
 
 
 class _ConnectivityEvent(Protocol):
@@ -71,11 +72,13 @@ class _ConnectivityEvent(Protocol):
 class _RawChannel(Protocol):
     """The part of grpcio's internal cygrpc channel used to await connectivity."""
 
-    def check_connectivity_state(self, try_to_connect: bool) -> int: ...
+    def check_connectivity_state(self, try_to_connect: bool) -> int:
+        """The channel's connectivity state, as a cygrpc number."""
 
     def watch_connectivity_state(
         self, last_observed_state: int, deadline: float
-    ) -> _ConnectivityEvent: ...
+    ) -> _ConnectivityEvent:
+        """Wait until the state differs from ``last_observed_state`` or the deadline passes."""
 
 
 class HealthChannel:
@@ -96,12 +99,17 @@ class HealthChannel:
         # At a connect time-out, read the state of the channel's sockets (for a diagnosis).
         self.snapshot_sockets = snapshot_sockets
         self.certificate: CertificateInfo | None = None
+        #: Seconds the last connection :meth:`connect` saw being made took (set-up
+        #: included for the first one); None until it has seen one. A connection made
+        #: meanwhile by a Watch stream waiting for the server is not timed.
+        self.connected_in: float | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
         self._channel = self._open(reconnect_backoff)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
         # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
         self._setup_time = time.monotonic() - started
+        self._open_time = self._setup_time
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
         options = self.options
@@ -115,11 +123,24 @@ class HealthChannel:
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
-        target, tls, authority, use_proxy = _dialled(options)
+        target, tls, authority, use_proxy = (
+            options.target,
+            options.tls,
+            options.authority,
+            options.use_proxy,
+        )
+        if options.family:
+            from check_grpc_health.core.family import family_route
+
+            target, tls, authority, use_proxy = family_route(options)
         if authority:
             channel_options.append(("grpc.default_authority", authority))
         if not use_proxy:
             channel_options.append(("grpc.enable_http_proxy", 0))
+            if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
+                # The address-level proxy ignores grpc.enable_http_proxy; an empty
+                # setting turns it off (grpcio logs an error line about it).
+                channel_options.append(("grpc.address_http_proxy", ""))
         if reconnect_backoff is not None:
             backoff_ms = max(int(reconnect_backoff * 1000), 10)
             channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
@@ -163,11 +184,16 @@ class HealthChannel:
         started = time.monotonic()
         raw: _RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
+            fresh = self.connected_in is None
             state = self._await_with_subscribe(timeout)
         else:
+            fresh = raw.check_connectivity_state(False) != _READY
             state = _await_connectivity(raw, timeout)
         if state == _READY:
-            return time.monotonic() - started
+            took = time.monotonic() - started
+            if fresh:
+                self.connected_in = took + (self._open_time if self.connected_in is None else 0)
+            return took
         if state in (_IDLE, _CONNECTING):
             raise ConnectFailure(
                 f"timed out connecting to {self.options.target.display} "
@@ -324,35 +350,6 @@ class HealthChannel:
             wait_for_ready=True,
         )
         return call
-
-
-def _dialled(options: ProbeOptions) -> tuple[Target, TlsOptions | None, str | None, bool]:
-    """The target to dial, its TLS settings, ``:authority``, and whether a proxy may be used.
-
-    With one address family asked for, the core resolves the name itself and dials
-    its addresses of that family; the name stays the ``:authority`` and the name TLS
-    verifies (and sends as SNI), as for a channel to the name itself. Whether the
-    environment's proxy applies is decided on the name too (grpcio would match
-    ``no_proxy`` against the address); through a proxy only the first address is
-    dialled, as grpcio would send a whole list to the proxy as one ``CONNECT``.
-    """
-    target, tls, authority = options.target, options.tls, options.authority
-    if not options.family:
-        return target, tls, authority, options.use_proxy
-    from check_grpc_health.core.family import pin_family
-
-    pinned = pin_family(target, options.family, options.connect_timeout)
-    if pinned is target:
-        return target, tls, authority, options.use_proxy
-    if tls is not None and not tls.server_name:
-        tls = tls._replace(server_name=target.host)
-    name = f"[{target.host}]" if ":" in str(target.host) else target.host
-    from check_grpc_health.core.proxy import proxy_for
-
-    proxied = proxy_for(target, enabled=options.use_proxy).route is not None
-    if proxied and pinned.address is not None:
-        pinned = pinned._replace(grpc_target=pinned.grpc_target.partition(",")[0])
-    return pinned, tls, authority or f"{name}:{target.port}", proxied
 
 
 def _await_connectivity(raw: _RawChannel, timeout: float) -> int:

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 from check_grpc_health.core.results import ConnectFailure
 
 if TYPE_CHECKING:
+    from check_grpc_health.core.options import ProbeOptions
     from check_grpc_health.core.targets import Target
+    from check_grpc_health.core.tls import TlsOptions
 
 FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
 _FLAGS: dict[int, str] = {socket.AF_INET: "-4", socket.AF_INET6: "-6"}
@@ -62,6 +64,32 @@ def pin_family(target: Target, family: int, timeout: float) -> Target:
         for address in wanted
     )
     return target._replace(grpc_target=f"{scheme}:{listed}", address=wanted[0])
+
+
+def family_route(options: ProbeOptions) -> tuple[Target, TlsOptions | None, str | None, bool]:
+    """For ``options.family``: the target to dial, its TLS settings, ``:authority``, and
+    whether a proxy may be used.
+
+    With one address family asked for, the core resolves the name itself and dials
+    its addresses of that family; the name stays the ``:authority`` and the name TLS
+    verifies (and sends as SNI), as for a channel to the name itself. Whether the
+    environment's proxy applies is decided on the name too (grpcio would match
+    ``no_proxy`` against the address); through a proxy only the first address is
+    dialled, as grpcio would send a whole list to the proxy as one ``CONNECT``.
+    """
+    target, tls, authority = options.target, options.tls, options.authority
+    pinned = pin_family(target, options.family, options.connect_timeout)
+    if pinned is target:
+        return target, tls, authority, options.use_proxy
+    if tls is not None and not tls.server_name:
+        tls = tls._replace(server_name=target.host)
+    name = f"[{target.host}]" if ":" in str(target.host) else target.host
+    from check_grpc_health.core.proxy import proxy_for
+
+    proxied = proxy_for(target, enabled=options.use_proxy).route is not None
+    if proxied and pinned.address is not None:
+        pinned = pinned._replace(grpc_target=pinned.grpc_target.partition(",")[0])
+    return pinned, tls, authority or f"{name}:{target.port}", proxied
 
 
 def _resolve(target: Target, host: str, timeout: float) -> list[tuple[str, int]]:

@@ -21,6 +21,11 @@ checked against grpcio 1.85:
 - the channel option ``grpc.enable_http_proxy=0`` (``enabled=False`` here) turns
   all of it off.
 
+grpcio has a second, address-level proxy (``GRPC_ADDRESS_HTTP_PROXY`` for the addresses
+in ``GRPC_ADDRESS_HTTP_PROXY_ENABLED_ADDRESSES``) that ``grpc.enable_http_proxy=0`` does
+not turn off; :func:`proxy_for` notes it, and :data:`ADDRESS_PROXY_VARIABLE` tells the
+channel when it must be turned off on its own.
+
 Credentials in a proxy URL are sent by grpcio as ``Proxy-Authorization``; here they
 never reach a note, a URL, a ``repr`` or ``str``: :class:`ProxyRoute` keeps them in a
 field hidden from both.
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from check_grpc_health.core.targets import Target
 
 PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy")
+ADDRESS_PROXY_VARIABLE = "GRPC_ADDRESS_HTTP_PROXY"
 # grpcio resolves a proxy given without a port with the "https" default.
 DEFAULT_PROXY_PORT = 443
 # Targets grpcio never sends through a proxy (C-core exempts these schemes only).
@@ -96,6 +102,17 @@ def proxy_for(
             f"{'/'.join(PROXY_VARIABLES)}: no proxy"
         )
     found = _setting(env)
+    if env.get(ADDRESS_PROXY_VARIABLE):
+        shown = strip_credentials(env[ADDRESS_PROXY_VARIABLE])
+        notes.append(
+            f"{ADDRESS_PROXY_VARIABLE}={shown!r} "
+            + (
+                "not used (proxy use turned off)"
+                if not enabled
+                else "is set: grpcio sends the addresses in "
+                "GRPC_ADDRESS_HTTP_PROXY_ENABLED_ADDRESSES through it"
+            )
+        )
     if not enabled:
         if found is not None:
             notes.append(f"{found[0]} not used (proxy use turned off): connecting directly")

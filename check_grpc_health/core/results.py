@@ -186,7 +186,11 @@ class WatchResult(NamedTuple):
     is the last status seen per service (None where none was seen). ``method`` is
     ``"watch"`` or ``"poll"`` (the fallback when Watch is UNIMPLEMENTED). ``last_probe``
     is the last Check-based probe, for its timings, when one succeeded. ``last_error``
-    is the last error seen while waiting, if the wait failed.
+    is the last error seen while waiting and not answered since, if the wait failed.
+    ``connect_time`` is the seconds the wait's connection took to become ready, set-up
+    and TLS included, or None when no connection was timed: none was made, or a Watch
+    stream waiting for the server made it. ``last_probe.connect_time`` is only the wait
+    of that probe, which is next to nothing on a connection that was already up.
     """
 
     wanted: HealthStatus
@@ -197,3 +201,4 @@ class WatchResult(NamedTuple):
     method: str
     last_probe: ProbeResult | None = None
     last_error: HealthCheckError | None = None
+    connect_time: float | None = None

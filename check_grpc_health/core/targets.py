@@ -84,6 +84,12 @@ def parse_target(address: str, port: int | str | None = None) -> Target:
     separate_port = None if port is None or port == "" else parse_port(port)
     if text.startswith(("unix:", "unix-abstract:")):
         return _parse_unix(text, address, separate_port)
+    if "@" in text:
+        # What precedes '@' may be a password: the address is not shown.
+        raise InvalidArgument(
+            "invalid address (not shown): it holds user@ or user:password@, "
+            "and a gRPC address takes no user name or password"
+        )
     if text.startswith(_SCHEMES_PASSED_THROUGH):
         return _parse_scheme(text, address, separate_port)
     url = _URL.fullmatch(text)
@@ -172,12 +178,6 @@ def _parse_url(scheme: str, rest: str, address: str, separate_port: int | None) 
         if mark in authority:
             authority, _, tail = authority.partition(mark)
             path = path or mark + tail
-    if "@" in authority:
-        # The user part may hold a password: the address is not shown.
-        raise InvalidArgument(
-            f"invalid address: {scheme}:// with user@ in it (not shown); "
-            "a gRPC address takes no user name or password"
-        )
     if path:
         shown = path if path[0] in "?#" else "/" + path
         raise InvalidArgument(

@@ -2,10 +2,12 @@
 
 Layer: adapter (the fleet), the process around a run. Each line of the fleet file holds
 the arguments one ``check_grpc_health`` run would take (``-H api-1:50051 -s orders -w
-0.5``); blank lines and ``#`` comments are skipped. The checks run concurrently within
-one overall deadline; the output is a table for people or JSON lines for machines, and
-the exit code is the worst state, as a plugin's would be. It is meant for cron, and for
-inventories too large for one process per target.
+0.5``), optionally after a ``HOST!SERVICE:`` label; blank lines and ``#`` comments are
+skipped. The checks run concurrently within one overall deadline. The printed output is
+a table for people, JSON lines or the Prometheus text format; the deliveries hand the
+results to Icinga 2's API, a command pipe, or a textfile for node_exporter. The exit code
+is the worst state, as a plugin's would be, or UNKNOWN when a result was not delivered.
+It is meant for cron and timers, and for inventories too large for one process per target.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, NoReturn
 
 import nagiosplugin
@@ -22,8 +25,7 @@ from check_grpc_health.core.options import parse_seconds
 from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.fleet.file import read_fleet
 from check_grpc_health.fleet.run import run_fleet, worst
-from check_grpc_health.fleet.sinks.json_lines import render_json_lines
-from check_grpc_health.fleet.sinks.table import render_table
+from check_grpc_health.fleet.sinks.icinga2_api import PASSWORD_VARIABLE
 from check_grpc_health.signals import release_signals
 from check_grpc_health.text import clean_text
 
@@ -31,8 +33,13 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Sequence
 
+    from check_grpc_health.fleet.run import Outcome
+    from check_grpc_health.fleet.sinks.delivery import Delivery
+    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
+
 DEFAULT_TIMEOUT = 30.0
-DEFAULT_CONCURRENCY = 32
+DEFAULT_CONCURRENCY = 8
+DEFAULT_TTL = 300.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,9 +72,61 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"targets checked at once (default {DEFAULT_CONCURRENCY})",
     )
-    parser.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "prometheus"),
+        default="table",
+        help="what to print: a table (default), JSON lines, or Prometheus text format",
+    )
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="list only targets that are not OK (for cron)"
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="trace deliveries")
+    sinks = parser.add_argument_group(
+        "deliveries",
+        "Results of lines labelled HOST!SERVICE: go to these; a line without a label "
+        "cannot be submitted, which counts as a failed delivery (exit code 3).",
+    )
+    sinks.add_argument(
+        "--textfile",
+        metavar="PATH",
+        help="write Prometheus text format to PATH atomically (node_exporter's textfile "
+        "collector; PATH ends in .prom)",
+    )
+    sinks.add_argument(
+        "--command-file",
+        metavar="PATH",
+        help="write passive check results to the external command pipe of Nagios, "
+        "Naemon or Icinga 2",
+    )
+    sinks.add_argument(
+        "--icinga2-api",
+        metavar="URL",
+        help="submit passive check results, e.g. https://localhost:5665",
+    )
+    sinks.add_argument("--icinga2-user", metavar="NAME", help="the Icinga 2 API user")
+    sinks.add_argument(
+        "--icinga2-password-file",
+        metavar="PATH",
+        help=f"read the API user's password from PATH (else from ${PASSWORD_VARIABLE})",
+    )
+    sinks.add_argument(
+        "--icinga2-ca",
+        metavar="PATH",
+        help="CA certificate(s) to verify the API with (default: the system's CAs)",
+    )
+    sinks.add_argument(
+        "--check-source",
+        metavar="NAME",
+        help="check_source of submitted results (default: this machine's host name)",
+    )
+    sinks.add_argument(
+        "--ttl",
+        default=str(int(DEFAULT_TTL)),
+        metavar="SECONDS",
+        help=f"after SECONDS without a new result, Icinga 2 runs the service's own check "
+        f"(default {DEFAULT_TTL:g}; 0 sends none)",
     )
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -87,19 +146,113 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
     release_signals()  # held since start-up by the console script (see signals.py)
+    started = time.monotonic()
     arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = _parser().parse_args(arguments)
         budget = parse_seconds("-t/--timeout", args.timeout)
         if args.concurrency < 1:
             raise InvalidArgument(f"--concurrency {args.concurrency} must be at least 1")
-        entries = read_fleet(args.file, os.environ, budget)
+        if args.json:
+            args.format = "json"
+        if args.quiet and args.format != "table":
+            raise InvalidArgument("--quiet applies to the table only")
+        api = _icinga2_settings(args)
+        # Deliveries get the last fifth of the deadline (at most 5 s), checks the rest.
+        delivers = api is not None or args.command_file is not None
+        check_budget = budget - min(budget / 5, 5.0) if delivers else budget
+        entries = read_fleet(args.file, os.environ, check_budget)
     except InvalidArgument as error:
         print(f"check_grpc_health_fleet: {clean_text(str(error))}", file=sys.stderr)
         sys.exit(nagiosplugin.Unknown.code)
-    outcomes = run_fleet(entries, budget, args.concurrency)
-    text = render_json_lines(outcomes) if args.json else render_table(outcomes, args.quiet)
-    sys.stdout.write(text)
+    # JSON and Prometheus are built from each line's --json document; the others need none.
+    documents = args.format != "table" or args.textfile is not None
+    outcomes = run_fleet(entries, check_budget, args.concurrency, documents=documents)
+    sys.stdout.write(_printed(args, outcomes))
     sys.stdout.flush()
+    deadline = started + budget
+    failed = _deliver(args, api, outcomes, deadline)
+    code = nagiosplugin.Unknown.code if failed else worst(outcomes).code
     # Abandoned checks may still hold threads; they must not delay the exit.
-    os._exit(worst(outcomes).code)
+    os._exit(code)
+
+
+def _icinga2_settings(args: argparse.Namespace) -> Icinga2Api | None:
+    named = [
+        option
+        for option, value in (
+            ("--icinga2-user", args.icinga2_user),
+            ("--icinga2-password-file", args.icinga2_password_file),
+            ("--icinga2-ca", args.icinga2_ca),
+        )
+        if value is not None
+    ]
+    if args.icinga2_api is None:
+        if named:
+            raise InvalidArgument(f"{named[0]} needs --icinga2-api URL")
+        return None
+    import socket
+
+    from check_grpc_health.fleet.sinks.icinga2_api import icinga2_api_settings
+
+    ttl = float(args.ttl) if args.ttl.strip() in ("0", "0.0") else parse_seconds("--ttl", args.ttl)
+    return icinga2_api_settings(
+        args.icinga2_api,
+        args.icinga2_user,
+        args.icinga2_password_file,
+        args.icinga2_ca,
+        args.check_source or socket.gethostname(),
+        ttl,
+        os.environ,
+    )
+
+
+def _printed(args: argparse.Namespace, outcomes: Sequence[Outcome]) -> str:
+    if args.format == "json":
+        from check_grpc_health.fleet.sinks.json_lines import render_json_lines
+
+        return render_json_lines(outcomes)
+    if args.format == "prometheus":
+        from check_grpc_health.fleet.sinks.prometheus import render_prometheus
+
+        return render_prometheus(outcomes, time.time())
+    from check_grpc_health.fleet.sinks.table import render_table
+
+    return render_table(outcomes, args.quiet)
+
+
+def _deliver(
+    args: argparse.Namespace,
+    api: Icinga2Api | None,
+    outcomes: Sequence[Outcome],
+    deadline: float,
+) -> bool:
+    """Run every delivery; each problem is one line on stderr. True when any failed."""
+    problems: list[str] = []
+    trace = _trace if args.verbose else None
+    if args.textfile is not None:
+        from check_grpc_health.fleet.sinks.prometheus import render_prometheus, write_textfile
+
+        problem = write_textfile(args.textfile, render_prometheus(outcomes, time.time()))
+        problems.extend([] if problem is None else [problem])
+    deliveries: list[Delivery] = []
+    if args.command_file is not None:
+        from check_grpc_health.fleet.sinks.command_file import deliver_commands
+
+        deliveries.append(deliver_commands(args.command_file, outcomes, deadline))
+    if api is not None:
+        from check_grpc_health.fleet.sinks.icinga2_api import deliver_icinga2
+
+        deliveries.append(deliver_icinga2(api, outcomes, deadline, trace))
+    for delivery in deliveries:
+        problems.extend(delivery.problems)
+    for problem in problems:
+        print(f"check_grpc_health_fleet: {clean_text(problem)}", file=sys.stderr)
+    if trace is not None:
+        for delivery in deliveries:
+            trace(f"{delivery.sink}: {delivery.delivered} results delivered")
+    return bool(problems)
+
+
+def _trace(message: str) -> None:
+    print(f"check_grpc_health_fleet: {clean_text(message)}", file=sys.stderr)

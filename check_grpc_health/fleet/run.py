@@ -2,7 +2,9 @@
 
 Layer: adapter (the fleet). Every line is the plugin's own check
 (:func:`check_grpc_health.plugin.check.build_check`), so states, thresholds and
-messages are exactly the plugin's. A check without a result by the deadline is CRITICAL.
+messages are exactly the plugin's. Lines of the same target and transport share one
+connection (:mod:`check_grpc_health.fleet.channels`). A check without a result by the
+deadline is CRITICAL.
 """
 
 from __future__ import annotations
@@ -14,62 +16,138 @@ import nagiosplugin
 
 from check_grpc_health.plugin.check import build_check
 from check_grpc_health.plugin.document import check_document, failure_document
-from check_grpc_health.text import clean_text, scrub
+from check_grpc_health.plugin.options import NAME, Thresholds
+from check_grpc_health.text import clean_text, scrub, state_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from nagiosplugin.state import ServiceState
 
+    from check_grpc_health.fleet.channels import SharedChannels
     from check_grpc_health.fleet.file import Entry
 
 
+_NO_THRESHOLDS = Thresholds()
+
+
 class Outcome(NamedTuple):
-    """What one target's check found, in the forms the outputs need."""
+    """What one line's check found, in the forms the outputs need.
+
+    ``perfdata`` holds the plugin's perfdata values (``label=value;warn;crit;min;max``),
+    ``started`` and ``finished`` the wall-clock (Unix) times of the check, ``details``
+    the plugin's long output lines (one per service when a line checks several).
+    """
 
     entry: Entry
     state: ServiceState
     summary: str
     document: dict[str, Any]
+    perfdata: tuple[str, ...] = ()
+    started: float = 0.0
+    finished: float = 0.0
+    details: tuple[str, ...] = ()
+
+    @property
+    def status_line(self) -> str:
+        """The plugin's own first output line, without perfdata: ``GRPC_HEALTH OK - ...``."""
+        return f"{NAME} {state_name(self.state)} - {self.summary}"
 
 
-def check_entry(entry: Entry) -> Outcome:
-    """Run one target's plugin check in this thread."""
+def check_entry(
+    entry: Entry, channels: SharedChannels | None = None, *, documents: bool = True
+) -> Outcome:
+    """Run one line's plugin check in this thread.
+
+    Without ``documents`` (no output needs the ``--json`` document) the outcome's
+    document is empty, which saves building one per line.
+    """
+    started = time.time()
     if entry.options is None:
         message = entry.error or "unusable line"
         document = failure_document(nagiosplugin.Unknown, message)
-        return Outcome(entry, nagiosplugin.Unknown, message, document)
-    check = build_check(entry.options)
+        return Outcome(entry, nagiosplugin.Unknown, message, document, (), started, started)
+    options = entry.options
+    shared = channels is not None and not _judges_connect_time(entry)
+    check = build_check(options, channels if shared else None)
     check()
     # As the plugin's own output does: no metadata value may reach the output.
-    summary = scrub(clean_text(check.summary_str), entry.options.probe.metadata)
-    return Outcome(entry, check.state, summary, check_document(check, entry.options))
+    metadata = options.probe.metadata
+    if documents:
+        document = check_document(check, options)
+        # The document holds the summary already: wording it again costs as much as judging.
+        text = document["summary"]
+    else:
+        document, text = {}, check.summary_str
+    summary = scrub(clean_text(text), metadata)
+    perfdata = tuple(scrub(item, metadata) for item in check.perfdata)
+    # The plugin's long output: one line per service when a line checks several.
+    verbose = check.verbose_str
+    details = tuple(scrub(clean_text(str(item)), metadata) for item in verbose) if verbose else ()
+    finished = time.time()
+    return Outcome(entry, check.state, summary, document, perfdata, started, finished, details)
 
 
-def run_fleet(entries: Sequence[Entry], budget: float, concurrency: int) -> list[Outcome]:
-    """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL."""
-    from concurrent.futures import ThreadPoolExecutor, wait
+def _judges_connect_time(entry: Entry) -> bool:
+    return entry.options is not None and entry.options.connect_time != _NO_THRESHOLDS
+
+
+def run_fleet(
+    entries: Sequence[Entry],
+    budget: float,
+    concurrency: int,
+    *,
+    share: bool = True,
+    documents: bool = True,
+) -> list[Outcome]:
+    """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL.
+
+    ``concurrency`` threads take the next line as they come free. (A thread pool's
+    future per line would cost a lock, a condition and a queue entry each: at 10,000
+    lines, megabytes and milliseconds for nothing.)
+    """
+    import threading
+
+    from check_grpc_health.fleet.channels import SharedChannels
 
     deadline = time.monotonic() + budget
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(entries))))
-    futures = [pool.submit(check_entry, entry) for entry in entries]
-    wait(futures, timeout=max(0.0, deadline - time.monotonic()))
-    # Checks past the deadline are abandoned, not waited for: each has its own
-    # deadlines and ends soon, and the process exits without joining them.
-    pool.shutdown(wait=False, cancel_futures=True)
-    outcomes = []
-    for entry, future in zip(entries, futures, strict=True):
-        if future.done() and not future.cancelled() and future.exception() is None:
-            outcomes.append(future.result())
-            continue
-        if future.done() and not future.cancelled():
-            message = f"check failed: {clean_text(str(future.exception()))}"
-            state = nagiosplugin.Unknown
-        else:
-            message = f"no result within the fleet's {budget:g}s deadline (-t)"
-            state = nagiosplugin.Critical
-        outcomes.append(Outcome(entry, state, message, failure_document(state, message)))
-    return outcomes
+    channels = SharedChannels() if share else None
+    found: list[Outcome | None] = [None] * len(entries)
+    pending = iter(range(len(entries)))
+    taking = threading.Lock()
+
+    def work() -> None:
+        while time.monotonic() < deadline:
+            with taking:
+                index = next(pending, None)
+            if index is None:
+                return
+            try:
+                found[index] = check_entry(entries[index], channels, documents=documents)
+            except (Exception, SystemExit) as error:  # a defect costs one line, not the run
+                message = f"check failed: {clean_text(str(error)) or type(error).__name__}"
+                found[index] = _failure(entries[index], nagiosplugin.Unknown, message, 0.0)
+
+    # Daemon threads: checks past the deadline are abandoned, not waited for. Each has
+    # its own deadlines and ends soon, and the process exits without joining them.
+    workers = [
+        threading.Thread(target=work, name="fleet-check", daemon=True)
+        for _ in range(max(1, min(concurrency, len(entries))))
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    late = f"no result within the fleet's {budget:g}s deadline (-t)"
+    return [
+        outcome or _failure(entry, nagiosplugin.Critical, late, budget)
+        for entry, outcome in zip(entries, list(found), strict=True)
+    ]
+
+
+def _failure(entry: Entry, state: ServiceState, message: str, took: float) -> Outcome:
+    now = time.time()
+    return Outcome(entry, state, message, failure_document(state, message), (), now - took, now)
 
 
 def worst(outcomes: Sequence[Outcome]) -> ServiceState:

@@ -7,6 +7,7 @@ this module does not import grpc, so a bad command line fails fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -19,7 +20,8 @@ from check_grpc_health.core.results import HealthStatus, InvalidArgument
 from check_grpc_health.core.targets import parse_target
 from check_grpc_health.core.tls import TlsOptions
 from check_grpc_health.plugin.options import DEFAULT_TIMEOUT, OutputMode, PluginOptions, Thresholds
-from check_grpc_health.plugin.thresholds import parse_days, parse_range
+from check_grpc_health.plugin.thresholds import parse_days
+from check_grpc_health.plugin.thresholds import parse_range as _parse_range
 
 if TYPE_CHECKING:
     import argparse
@@ -45,6 +47,11 @@ _STATES_BY_NAME: dict[str, ServiceState] = {
 _MAX_SECONDS = 86400.0
 _FAMILY_FLAGS = {"-4": "--ipv4", "-6": "--ipv6"}
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Ranges and targets are immutable values, and a fleet file repeats the same few of them
+# on thousands of lines: each text is parsed once per process. Errors are not cached.
+parse_range = functools.lru_cache(maxsize=1024)(_parse_range)
+_parse_target = functools.lru_cache(maxsize=4096)(parse_target)
 
 
 def parse_status_state(text: str) -> tuple[HealthStatus, ServiceState]:
@@ -101,7 +108,9 @@ def read_metadata_env(text: str, environ: Mapping[str, str]) -> tuple[str, str]:
     return parse_metadata(f"{key}: {environ[variable]}")
 
 
+@functools.cache
 def _parser() -> argparse.ArgumentParser:
+    """The plugin's parser, built once per process: the fleet parses every line with it."""
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -281,7 +290,7 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
     for entry in args.metadata_env:
         metadata.append(read_metadata_env(entry, os.environ if environ is None else environ))
     probe_options = ProbeOptions(
-        target=parse_target(args.host, args.port),
+        target=_parse_target(args.host, args.port),
         services=tuple(args.service) if args.service else ("",),
         connect_timeout=connect_timeout,
         rpc_timeout=rpc_timeout,

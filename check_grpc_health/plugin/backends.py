@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Generator
 
     from check_grpc_health.core.discovery import BackendResult
+    from check_grpc_health.core.results import ConnectFailure
     from check_grpc_health.plugin.options import PluginOptions
 
 
@@ -37,6 +38,7 @@ class BackendsResource(nagiosplugin.Resource):
     def __init__(self, options: PluginOptions) -> None:
         self.options = options
         self.backends: tuple[BackendResult, ...] = ()
+        self.failure: ConnectFailure | None = None
         self.elapsed = 0.0
 
     def probe(self) -> Generator[nagiosplugin.Metric, None, None]:
@@ -52,6 +54,7 @@ class BackendsResource(nagiosplugin.Resource):
             raise nagiosplugin.CheckError(clean_text(str(error))) from None
         except ConnectFailure as failure:
             # The name itself does not resolve: no backend can be judged healthy.
+            self.failure = failure
             self.elapsed = time.monotonic() - started
             yield nagiosplugin.Metric("connection", failure, context="connection")
             yield nagiosplugin.Metric("time", self.elapsed, "s", min=0, context="time")

@@ -33,7 +33,11 @@ from check_grpc_health.plugin.options import NAME, SPELLING, PluginOptions
 from check_grpc_health.text import clean_text, explained, quote, seconds, state_name, subject
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterator
+    from collections.abc import Callable, Generator, Iterator
+
+    from check_grpc_health.core.options import ProbeOptions
+
+    Prober = Callable[[ProbeOptions], ProbeResult]
 
     from check_grpc_health.core.options import ProbeOptions
 
@@ -44,12 +48,15 @@ class HealthResource(nagiosplugin.Resource):
     """Domain model: the health of one gRPC server, learnt with one core probe.
 
     Keeps what it learnt (``result`` or ``failure``) for the JSON rendering.
+    ``prober``, when given, replaces the core's ``probe`` (the fleet's probes share
+    one channel between checks of the same target); it raises as ``probe`` does.
     """
 
     name = NAME
 
-    def __init__(self, options: PluginOptions) -> None:
+    def __init__(self, options: PluginOptions, prober: Prober | None = None) -> None:
         self.options = options
+        self.prober = prober
         self.result: ProbeResult | None = None
         self.failure: ConnectFailure | None = None
         self.elapsed = 0.0
@@ -72,6 +79,8 @@ class HealthResource(nagiosplugin.Resource):
 
                 result = probe_all_services(options, diagnose_within=within)
                 self.labels = service_labels([item.service for item in result.services])
+            elif self.prober is not None:
+                result = self.prober(options)
             else:
                 result = probe(options, diagnose_within=within)
         except InvalidArgument as error:
@@ -258,14 +267,18 @@ def _value(result: nagiosplugin.Result) -> Any:
     return result.metric.value
 
 
-def build_check(options: PluginOptions) -> nagiosplugin.Check:
-    """The check for ``options``: call it (``check()``), then read ``check.state``."""
+def build_check(options: PluginOptions, prober: Prober | None = None) -> nagiosplugin.Check:
+    """The check for ``options``: call it (``check()``), then read ``check.state``.
+
+    ``prober`` replaces the core's probe (see :class:`HealthResource`); the
+    ``--all-addresses`` and ``--all-services`` modes always use their own.
+    """
     if options.all_addresses:
         from check_grpc_health.plugin.backends import build_backends_check
 
         return build_backends_check(options)
     return nagiosplugin.Check(
-        HealthResource(options),
+        HealthResource(options, prober),
         ConnectionContext(),
         HealthContext(options),
         DecimalContext("time", options.time),

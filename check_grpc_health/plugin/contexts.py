@@ -60,9 +60,10 @@ class DecimalContext(nagiosplugin.ScalarContext):
     """A ScalarContext whose perfdata values are plain decimals, never ``1e-05``."""
 
     def __init__(self, name: str, thresholds: Thresholds) -> None:
-        super().__init__(name, thresholds.warning, thresholds.critical)
-        # ScalarContext converts its ranges to plain Ranges; keep ours, whose
-        # violation messages print plain decimals too.
+        # ScalarContext.__init__ would only convert the ranges to plain Ranges; keep
+        # ours, whose violation messages print plain decimals too (and skip the cost:
+        # the fleet builds these contexts thousands of times).
+        nagiosplugin.Context.__init__(self, name, "{name} is {valueunit}")
         self.warning, self.critical = thresholds.warning, thresholds.critical
         self.thresholds = thresholds
 

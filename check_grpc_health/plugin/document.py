@@ -1,7 +1,9 @@
 """The JSON document of a check: what ``--json`` prints and the fleet passes on.
 
 Layer: adapter (the Nagios/Icinga plugin), shared with the fleet. One shape for every
-mode: the same keys always, ``null`` where a key does not apply.
+mode, documented as a JSON Schema in docs/schema/check_grpc_health.json: the same keys
+always; a list is always a list (empty where nothing applies), any other key is ``null``
+where it does not apply.
 """
 
 from __future__ import annotations
@@ -10,21 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 import nagiosplugin
 
-from check_grpc_health.plugin.check import HealthResource
+from check_grpc_health.plugin.check import HealthResource, describe_rpc_failure
 from check_grpc_health.plugin.options import SPELLING
 from check_grpc_health.text import clean_text, explained, state_name
 
 if TYPE_CHECKING:
     from nagiosplugin.state import ServiceState
 
-    from check_grpc_health.core.results import HealthCheckError
+    from check_grpc_health.core.results import HealthCheckError, ServiceResult
     from check_grpc_health.plugin.options import PluginOptions
 
 
 def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
     """The ``--json`` object when there is no check result: same keys, empty values."""
     document: dict[str, Any] = dict.fromkeys(
-        ("target", "time", "connect_time", "rpc_time", "certificate")
+        ("target", "time", "connect_time", "rpc_time", "certificate", "healthy", "total")
     )
     document.update(
         state=state_name(state),
@@ -32,6 +34,7 @@ def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
         summary=message,
         error=message,
         services=[],
+        backends=[],
         perfdata="",
         diagnosis=None,
     )
@@ -48,6 +51,19 @@ def diagnosis_document(error: HealthCheckError | None) -> dict[str, Any] | None:
         "cause": clean_text(found.cause),
         "hint": found.hint(SPELLING),
         "proxy": found.proxy,
+    }
+
+
+def service_item(outcome: ServiceResult, state: str | None, message: str | None) -> dict[str, Any]:
+    """One service's object; ``message`` words its RPC error, if it had one."""
+    return {
+        "service": outcome.service,
+        "status": None if outcome.status is None else outcome.status.name,
+        "state": state,
+        "rpc_time": round(outcome.rpc_time, 6),
+        "error": None
+        if outcome.error is None
+        else {"code": outcome.error.code_name, "message": message or str(outcome.error)},
     }
 
 
@@ -74,17 +90,7 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
         failed = next((item.error for item in result.services if item.error), None)
         for label, outcome in zip(resource.labels, result.services, strict=True):
             judged = check.results[label]
-            services.append(
-                {
-                    "service": outcome.service,
-                    "status": None if outcome.status is None else outcome.status.name,
-                    "state": state_name(judged.state),
-                    "rpc_time": round(outcome.rpc_time, 6),
-                    "error": None
-                    if outcome.error is None
-                    else {"code": outcome.error.code_name, "message": str(judged)},
-                }
-            )
+            services.append(service_item(outcome, state_name(judged.state), str(judged)))
     certificate = None
     if result is not None and result.certificate is not None:
         info = result.certificate
@@ -108,15 +114,23 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "error": error,
         "perfdata": " ".join(check.perfdata),
         "diagnosis": diagnosis_document(failed),
+        "backends": [],
+        "healthy": None,
+        "total": None,
     }
 
 
 def backends_document(check: nagiosplugin.Check) -> dict[str, Any]:
-    """The ``--json`` object of an ``--all-addresses`` check."""
+    """The ``--json`` object of an ``--all-addresses`` check.
+
+    ``services``, ``connect_time``, ``rpc_time`` and ``certificate`` belong to single
+    targets: each backend carries its own services and time instead.
+    """
     from check_grpc_health.plugin.backends import BackendsResource
 
     resource = check.resources[0]
     assert isinstance(resource, BackendsResource)
+    rpc_timeout = resource.options.probe.rpc_timeout
     backends = []
     for backend in resource.backends:
         result = backend.result
@@ -128,25 +142,38 @@ def backends_document(check: nagiosplugin.Check) -> dict[str, Any]:
                 "services": []
                 if result is None
                 else [
-                    {
-                        "service": outcome.service,
-                        "status": None if outcome.status is None else outcome.status.name,
-                        "error": None if outcome.error is None else outcome.error.code_name,
-                    }
+                    service_item(
+                        outcome,
+                        None,
+                        None
+                        if outcome.error is None
+                        else describe_rpc_failure(outcome.error, rpc_timeout),
+                    )
                     for outcome in result.services
                 ],
                 "time": None if result is None else round(result.time, 6),
             }
         )
+    counted = "healthy_backends" in check.results
+    error = None
+    if resource.failure is not None:
+        error = clean_text(str(resource.failure))
+    elif not counted and check.state == nagiosplugin.Unknown:
+        error = check.summary_str
     return {
         "state": state_name(check.state),
         "exit_code": check.exitcode,
         "summary": check.summary_str,
         "target": resource.options.probe.target.display,
-        "backends": backends,
-        "healthy": sum(backend.healthy for backend in resource.backends),
-        "total": len(resource.backends),
-        "time": round(resource.elapsed, 6),
+        "services": [],
+        "time": round(resource.elapsed, 6) if counted or resource.failure else None,
+        "connect_time": None,
+        "rpc_time": None,
+        "certificate": None,
+        "error": error,
         "perfdata": " ".join(check.perfdata),
         "diagnosis": None,
+        "backends": backends,
+        "healthy": sum(backend.healthy for backend in resource.backends) if counted else None,
+        "total": len(resource.backends) if counted else None,
     }

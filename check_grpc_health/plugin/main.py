@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, NoReturn
 
 import nagiosplugin
@@ -24,7 +25,7 @@ from check_grpc_health.plugin.document import failure_document
 from check_grpc_health.plugin.options import NAME, OutputMode, PluginOptions
 from check_grpc_health.plugin.output import JsonOutput, TextOutput
 from check_grpc_health.signals import release_signals
-from check_grpc_health.text import clean_text, quote, seconds, state_name
+from check_grpc_health.text import clean_text, decimal, quote, seconds, state_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,19 +41,40 @@ class _FinalWords:
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
         self.verdict: int | None = None
+        self.options: PluginOptions | None = None
         if json_mode:
             # Imported now: a signal handler is no place for an import.
             import json
 
             self.dumps = json.dumps
 
-    def line(self, state: ServiceState, message: str) -> str:
-        """The one line to print for ``state``, in plugin or JSON form."""
-        if not self.json_mode:
-            return f"{NAME} {state_name(state)} - {message}"
-        return self.dumps(failure_document(state, message), sort_keys=True)
+    def line(self, state: ServiceState, message: str, elapsed: float | None = None) -> str:
+        """The one line to print for ``state``, in plugin or JSON form.
 
-    def exit(self, state: ServiceState, message: str) -> None:
+        With ``elapsed`` (the backstop), the line carries the plugin's ``time`` perfdata
+        with the ``-w``/``-c`` thresholds, so graphs show the timeout.
+        """
+        options = self.options
+        perfdata = ""
+        if elapsed is not None and options is not None:
+            thresholds = options.time
+            perfdata = str(
+                nagiosplugin.Performance(
+                    "time", decimal(elapsed), "s", thresholds.warning, thresholds.critical, 0
+                )
+            )
+        if not self.json_mode:
+            return f"{NAME} {state_name(state)} - {message}" + (
+                f" | {perfdata}" if perfdata else ""
+            )
+        document = failure_document(state, message)
+        if options is not None:
+            document["target"] = options.probe.target.display
+        if perfdata:
+            document.update(time=round(elapsed or 0.0, 6), perfdata=perfdata)
+        return self.dumps(document, sort_keys=True)
+
+    def exit(self, state: ServiceState, message: str, elapsed: float | None = None) -> None:
         """Print one line and end the process without unwinding.
 
         ``os._exit`` because unwinding from a signal handler through a blocking grpc
@@ -62,7 +84,8 @@ class _FinalWords:
         sys.stdout.flush()
         if self.verdict is not None:
             os._exit(self.verdict)
-        os.write(1, (self.line(state, message) + "\n").encode("utf-8", "backslashreplace"))
+        line = self.line(state, message, elapsed)
+        os.write(1, (line + "\n").encode("utf-8", "backslashreplace"))
         os._exit(state.code)
 
     def settle(self, exit_code: int) -> None:
@@ -76,9 +99,11 @@ class _FinalWords:
 
 def _install_backstop(words: _FinalWords, timeout: float) -> None:
     """Past the overall budget the check is CRITICAL: the server did not answer in time."""
+    started = time.monotonic()
 
     def expire(signum: int, frame: object) -> None:
-        words.exit(nagiosplugin.Critical, f"no result within the {seconds(timeout)} timeout (-t)")
+        message = f"no result within the {seconds(timeout)} timeout (-t)"
+        words.exit(nagiosplugin.Critical, message, time.monotonic() - started)
 
     signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -124,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except InvalidArgument as error:
         print(words.line(nagiosplugin.Unknown, clean_text(str(error))))
         sys.exit(nagiosplugin.Unknown.code)
+    words.options = options
     _install_backstop(words, options.timeout)
     runtime = nagiosplugin.Runtime()
     output_class = JsonOutput if options.output is OutputMode.JSON else TextOutput

@@ -60,7 +60,7 @@ class OutputMode(enum.Enum):
     JSON = "json"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Thresholds:
     """A warning and a critical Nagios range for one metric."""
 
@@ -68,7 +68,7 @@ class Thresholds:
     critical: nagiosplugin.Range = field(default_factory=nagiosplugin.Range)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PluginOptions:
     """Everything one run of the plugin needs, parsed and validated.
 

@@ -7,7 +7,6 @@ every bad value is an :class:`InvalidArgument` naming the option and the value.
 from __future__ import annotations
 
 import math
-import re
 from typing import NamedTuple
 
 import nagiosplugin
@@ -15,8 +14,6 @@ import nagiosplugin
 from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.text import decimal
 
-# What a DecimalRange prints; anything else (inf, nan) breaks perfdata.
-_RANGE_TEXT = re.compile(r"@?(~:|-?[0-9]+(\.[0-9]+)?:)?(-?[0-9]+(\.[0-9]+)?)?")
 _RANGE_EXAMPLES = "e.g. 0.5, 10:, ~:1 or @0.2:0.4"
 
 
@@ -41,16 +38,31 @@ class DecimalRange(nagiosplugin.Range):
 
 
 def parse_range(option: str, text: str) -> nagiosplugin.Range:
-    """A Nagios range, or an InvalidArgument naming the option and the value."""
+    """A Nagios range, or an InvalidArgument naming the option and the value.
+
+    nagiosplugin parses the text. Refused besides what it refuses: a bound that is
+    not a finite number (``1.e400``), a range that names no bound at all (``:``,
+    ``~:``, ``@``, ``@~:``), and an inverted range that holds every time (``@0:``),
+    which would alert on every check. An empty text is no threshold.
+    """
     try:
         parsed = DecimalRange(text)
     except (ValueError, TypeError):
-        raise InvalidArgument(
-            f"{option} {text!r} is not a Nagios range ({_RANGE_EXAMPLES})"
-        ) from None
-    if not _RANGE_TEXT.fullmatch(str(parsed)):
+        parsed = None
+    if parsed is None or (text and not _means_something(parsed, text)):
         raise InvalidArgument(f"{option} {text!r} is not a Nagios range ({_RANGE_EXAMPLES})")
     return parsed
+
+
+def _means_something(parsed: nagiosplugin.Range, text: str) -> bool:
+    # nagiosplugin has parsed the text, so it is "[@][start:][end]" with at most one ':'.
+    start_text, _, end_text = text.removeprefix("@").rpartition(":")
+    bounds = [parsed.start] if start_text not in ("", "~") else []
+    bounds += [parsed.end] if end_text else []
+    if not bounds or not all(math.isfinite(bound) for bound in bounds):
+        return False
+    holds_every_time = parsed.start <= 0 and parsed.end == math.inf
+    return not (parsed.invert and holds_every_time)
 
 
 def parse_days(option: str, text: str) -> nagiosplugin.Range:

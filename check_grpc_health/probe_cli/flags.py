@@ -146,7 +146,7 @@ FLAGS: tuple[Flag, ...] = (
         "no-proxy", Kind.BOOL, "no_proxy", "false", "ignore *_proxy variables (not in the Go tool)"
     ),
     Flag("spiffe", Kind.BOOL, "spiffe", "false", "use SPIFFE to obtain mTLS credentials"),
-    Flag("version", Kind.BOOL, "version", "false", "print the probe version and exit"),
+    Flag("version", Kind.BOOL, "version", "false", "show probe version and exit"),
 )
 _BY_NAME = {flag.name: flag for flag in FLAGS}
 

@@ -88,6 +88,16 @@ def _main(args: list[str], cancellation: Cancellation) -> int:
     problem = validate(settings)
     if problem is not None:
         return cancellation.finish(Exit.INVALID_ARGUMENTS, f"error: {problem}")
+    if "@" in settings.addr and not settings.addr.startswith(("unix:", "unix-abstract:")):
+        # A user:password@ in the address is refused before anything could echo it.
+        from check_grpc_health.core.proxy import strip_credentials
+
+        shown = go_quote(strip_credentials(settings.addr))
+        return cancellation.finish(
+            Exit.CONNECTION_FAILURE,
+            f"error: failed to connect service at {shown}: invalid address (not shown): "
+            "it holds user@ or user:password@, and a gRPC address takes no user name or password",
+        )
     cancellation.dialling(settings.addr)
     if settings.verbose:
         for line in describe(settings):

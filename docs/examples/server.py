@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 import threading
 from concurrent import futures
 
@@ -21,10 +22,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 # Separate names, so a liveness probe never kills a pod that is only not ready.
 LIVENESS = "liveness"
 READINESS = "readiness"
+# grpcio turns SO_REUSEPORT on by default: a second server on a port that is taken then
+# starts "successfully", and the kernel splits connections between the two. Refuse it.
+SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 
 
 def serve(host: str, port: int, drain_seconds: float) -> None:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=10))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=10), options=SERVER_OPTIONS)
 
     # Register your own services here, e.g. orders_pb2_grpc.add_OrdersServicer_to_server(...).
 
@@ -40,7 +44,10 @@ def serve(host: str, port: int, drain_seconds: float) -> None:
         service_names.append(reflection.SERVICE_NAME)
         reflection.enable_server_reflection(service_names, server)
 
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio's "Failed to bind": the port is taken, or not ours
+        sys.exit(f"cannot listen on {host}:{port}: the port is in use or the address is not local")
     server.start()
 
     # Alive as soon as the process serves; ready once start-up work is done.

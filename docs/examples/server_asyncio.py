@@ -8,16 +8,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 LIVENESS = "liveness"
 READINESS = "readiness"
+# As in server.py: no SO_REUSEPORT, so a port that is taken is refused, not shared.
+SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 
 
 async def serve(host: str, port: int, drain_seconds: float) -> None:
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
 
     # Register your own services here.
 
@@ -33,7 +36,10 @@ async def serve(host: str, port: int, drain_seconds: float) -> None:
         service_names.append(reflection.SERVICE_NAME)
         reflection.enable_server_reflection(service_names, server)
 
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpcio's "Failed to bind": the port is taken, or not ours
+        sys.exit(f"cannot listen on {host}:{port}: the port is in use or the address is not local")
     await server.start()
     await health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     await health_servicer.set(READINESS, health_pb2.HealthCheckResponse.SERVING)

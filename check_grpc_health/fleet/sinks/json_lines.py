@@ -16,12 +16,21 @@ if TYPE_CHECKING:
 
 
 def render_json_lines(outcomes: Sequence[Outcome]) -> str:
-    """JSON lines for machines: the plugin's ``--json`` object per target, plus its line."""
+    """JSON lines for machines: the plugin's ``--json`` object per line, plus two keys.
+
+    ``line`` is the line's number in the fleet file, ``name`` its label
+    (``HOST!SERVICE``), or null for a line without one.
+    """
     import json
 
     lines = []
     for outcome in outcomes:
-        document = dict(outcome.document, line=outcome.entry.line)
+        label = outcome.entry.label
+        document = dict(
+            outcome.document,
+            line=outcome.entry.line,
+            name=None if label is None else str(label),
+        )
         options = outcome.entry.options
         if options is None:
             document["target"] = None

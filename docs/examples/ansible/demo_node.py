@@ -27,6 +27,9 @@ from pathlib import Path
 
 SERVICES = ("", "orders.v1.Orders")
 SERVING, NOT_SERVING = 1, 2
+# grpcio turns SO_REUSEPORT on by default: a second node started on a taken port would
+# share it with the first, and health answers would flap between the two. Refuse it.
+SERVER_OPTIONS = [("grpc.so_reuseport", 0)]
 
 
 class Node:
@@ -74,11 +77,19 @@ def serve(args: argparse.Namespace) -> int:
     import grpc
     from grpc_health.v1 import health_pb2_grpc
 
-    args.state_dir.mkdir(parents=True, exist_ok=True)
     node = Node(args.state_dir, args.warmup)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=SERVER_OPTIONS)
     health_pb2_grpc.add_HealthServicer_to_server(node.servicer, server)
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    try:
+        port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    except RuntimeError:  # grpcio's "Failed to bind": the port is taken
+        print(
+            f"cannot listen on 127.0.0.1:{args.port}: the port is in use or the address is not "
+            "local",
+            file=sys.stderr,
+        )
+        return 1
+    args.state_dir.mkdir(parents=True, exist_ok=True)
     server.start()
     node.start_release()
     stop = threading.Event()
@@ -99,14 +110,16 @@ def signal_node(state_dir: Path, signum: int) -> int:
     try:
         pid = int((state_dir / "pid").read_text("utf-8"))
         os.kill(pid, signum)
-    except (OSError, ValueError) as error:
-        print(f"no demo node is serving from {state_dir}: {error}", file=sys.stderr)
+    except (OSError, ValueError):
+        print(f"no demo node is serving from {state_dir}", file=sys.stderr)
         return 1
     return 0
 
 
 def deploy(state_dir: Path, release: str) -> int:
     """Record the release (keeping the last one for a rollback) and restart the node."""
+    if not (state_dir / "pid").is_file():
+        return signal_node(state_dir, signal.SIGHUP)  # says that no node serves there
     current = state_dir / "release"
     (state_dir / "previous").write_text(
         current.read_text("utf-8") if current.exists() else "v1\n", "utf-8"
@@ -117,6 +130,8 @@ def deploy(state_dir: Path, release: str) -> int:
 
 def rollback(state_dir: Path) -> int:
     """Go back to the release before the last deploy and restart the node."""
+    if not (state_dir / "pid").is_file():
+        return signal_node(state_dir, signal.SIGHUP)  # says that no node serves there
     previous = state_dir / "previous"
     release = previous.read_text("utf-8") if previous.exists() else "v1\n"
     (state_dir / "release").write_text(release, "utf-8")

@@ -148,7 +148,8 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
                 options, params, timeout=timeout, interval=interval, started=started, sleep=sleep
             )
         except HealthCheckError as error:
-            return GateOutcome(False, str(error), _values(services, started, attempts=1))
+            # No health RPC was made, and which services there are is unknown.
+            return GateOutcome(False, str(error), _values((), started, attempts=0))
     # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
     remaining = timeout - (time.monotonic() - started)
     if timeout == 0 or remaining <= 0:
@@ -196,13 +197,22 @@ def _check_once(
     target = options.target.display
     try:
         result = probe(options, diagnose_within=within)
-    except HealthCheckError as error:
-        values = _values(options.services, started, attempts=1, error=error)
+    except InvalidArgument as error:  # e.g. an unreadable certificate file: nothing tried
+        values = _values(options.services, started, attempts=0, error=error)
+        return GateOutcome(False, explained(error), values)
+    except HealthCheckError as error:  # one Check round, whose connection failed
+        values = _values(options.services, started, attempts=1, method="check", error=error)
         return GateOutcome(False, explained(error), values)
     statuses = {item.service: item.status for item in result.services}
     failed = next((item.error for item in result.services if item.error is not None), None)
     values = _values(
-        options.services, started, attempts=1, result=result, method="check", error=failed
+        options.services,
+        started,
+        attempts=1,
+        result=result,
+        method="check",
+        connect_time=result.connect_time,
+        error=failed,
     )
     values["status"] = _status_names(statuses)
     if all(status is wanted for status in statuses.values()):
@@ -237,6 +247,7 @@ def _wait(
         result=outcome.last_probe,
         method=outcome.method,
         error=outcome.last_error,
+        connect_time=outcome.connect_time,
     )
     values["status"] = _status_names(outcome.statuses)
     if outcome.reached:
@@ -258,7 +269,13 @@ def _values(
     result: ProbeResult | None = None,
     method: str | None = None,
     error: HealthCheckError | None = None,
+    connect_time: float | None = None,
 ) -> dict[str, Any]:
+    """The module's return values; each one is documented in the module's RETURN.
+
+    ``connect_time`` is the connection's real set-up time, not ``result.connect_time``,
+    which after a wait is only the last Check's wait on a connection already up.
+    """
     return {
         "diagnosis": _diagnosis(error),
         "status": dict.fromkeys(services),
@@ -266,7 +283,7 @@ def _values(
         "attempts": attempts,
         "method": method,
         "time": None if result is None else round(result.time, 6),
-        "connect_time": None if result is None else round(result.connect_time, 6),
+        "connect_time": None if connect_time is None else round(connect_time, 6),
         "rpc_time": None if result is None else round(result.rpc_time, 6),
     }
 

@@ -34,6 +34,7 @@ requirements:
   - python >= 3.10
   - grpcio >= 1.60
   - grpcio-health-checking >= 1.60
+  - grpcio-reflection >= 1.60, only for O(all_services)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -68,6 +69,7 @@ options:
         for example C(grpc.health.v1.Health) or C(my.package.Orders).
       - The empty string asks for the server's overall health.
       - A string or a list. With a list, every service must reach the wanted O(state).
+        A name listed twice is checked once.
     type: list
     elements: str
     default: [""]
@@ -177,7 +179,8 @@ notes:
   - The module follows the server's C(Watch) stream while it waits, so the gate passes
     within milliseconds of the server turning healthy.
   - The managed node (or the host the task is delegated to) needs the Python packages
-    C(grpcio) and C(grpcio-health-checking); the collection's C(requirements.txt) lists them.
+    C(grpcio) and C(grpcio-health-checking), and C(grpcio-reflection) for O(all_services);
+    the collection's C(requirements.txt) lists them.
 seealso:
   - module: ansible.builtin.wait_for
   - name: gRPC Health Checking Protocol
@@ -232,6 +235,7 @@ status:
       overall health).
     - One of V(SERVING), V(NOT_SERVING), V(UNKNOWN), V(SERVICE_UNKNOWN), or V(null) when the
       server gave no status (no connection, or an RPC error such as C(NOT_FOUND)).
+    - Empty when O(all_services) could not list the services.
   returned: always
   type: dict
   sample: {"": "SERVING", "my.package.Orders": "SERVING"}
@@ -242,26 +246,38 @@ elapsed:
   sample: 2.315
 attempts:
   description:
-    - How many health RPCs were started, C(Check) calls and C(Watch) streams together.
+    - How many times the module asked the server for health, C(Check) rounds, C(Watch)
+      streams and polls together. A C(Check) round whose connection failed counts too.
+    - V(0) when it never asked, after a bad argument or when O(all_services) could not
+      list the services.
   returned: always
   type: int
   sample: 2
 method:
   description:
-    - How the result was obtained. V(check) for a single round of C(Check), V(watch) when it
+    - How the module asked. V(check) for a single round of C(Check), V(watch) when it
       followed C(Watch) streams, V(poll) when it polled C(Check) because C(Watch) is
-      unimplemented. V(null) when no RPC was made.
+      unimplemented.
+    - V(null) exactly when RV(attempts) is V(0).
   returned: always
   type: str
   sample: watch
 time:
-  description: Seconds the last successful C(Check) round took, connecting included.
+  description:
+    - Seconds the last successful C(Check) round took, its RPCs and, when that round made
+      the connection, connecting.
+    - After a wait the round runs on the connection the wait already had, so this is close
+      to RV(rpc_time).
   returned: always; V(null) when no C(Check) round succeeded
   type: float
   sample: 0.0123
 connect_time:
-  description: Seconds the last successful C(Check) round spent connecting.
-  returned: always; V(null) when no C(Check) round succeeded
+  description:
+    - Seconds the connection took to become ready, TLS handshake included, measured when
+      the module made it.
+  returned: >-
+    always; V(null) when no connection was made, or when a C(Watch) stream made it while
+    waiting for a server that was not up yet
   type: float
   sample: 0.0051
 rpc_time:

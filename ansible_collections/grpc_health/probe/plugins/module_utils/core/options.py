@@ -23,13 +23,14 @@ MAX_TIMEOUT = (2**31 - 1) / 1000
 _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeOptions:
     """Everything :func:`check_grpc_health.core.probe.probe` needs.
 
     Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
     (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are
     secrets: they go on the wire and nowhere else (see :meth:`__repr__`).
+    A service named more than once is asked once, in the order first given.
 
     A target written ``grpcs://`` or ``https://`` turns TLS on (default settings) when
     ``tls`` is None. ``use_proxy=False`` stops grpcio from using the HTTP proxy of the
@@ -62,6 +63,8 @@ class ProbeOptions:
         )
         if not self.services:
             raise InvalidArgument("at least one service is required")
+        # One answer per name: asking twice would count the service twice.
+        object.__setattr__(self, "services", tuple(dict.fromkeys(self.services)))
         for service in self.services:
             _check_utf8("service", service)
         _check_scheme_security(self)

@@ -18,20 +18,32 @@ if TYPE_CHECKING:
     from .options import ProbeOptions
 
 
-def probe(options: ProbeOptions, *, diagnose_within: float | None = None) -> ProbeResult:
+def probe(
+    options: ProbeOptions,
+    channel: HealthChannel | None = None,
+    *,
+    diagnose_within: float | None = None,
+) -> ProbeResult:
     """Probe the target once on a fresh channel: connect, Check, close.
 
     Returns per-service results (an unhealthy status or an RPC error per service is a
     result). Raises :class:`InvalidArgument` for unusable options or files, and
     :class:`ConnectFailure` when no connection could be made.
 
+    With ``channel`` (open on the same target with the same transport settings, e.g.
+    shared by many checks), the probe runs on it for ``options.services`` and leaves
+    it open; its connect time is then only the wait for the ready connection.
+
     With ``diagnose_within`` (seconds), a failure gets a ``diagnosis`` found within
     that time after it (see :mod:`check_grpc_health.core.diagnosis`); a healthy probe
     never loads the diagnosis.
     """
     try:
-        with HealthChannel(options, snapshot_sockets=diagnose_within is not None) as channel:
-            result = channel.probe()
+        if channel is not None:
+            result = channel.probe(options.services)
+        else:
+            with HealthChannel(options, snapshot_sockets=diagnose_within is not None) as own:
+                result = own.probe()
     except HealthCheckError as error:
         if diagnose_within is not None:
             explain(error, options, diagnose_within)

@@ -30,6 +30,7 @@ from .results import (
     HealthCheckError,
     HealthStatus,
     ProbeResult,
+    RpcFailure,
     WatchResult,
 )
 from .rpc import health_status, rpc_code, rpc_failure
@@ -110,6 +111,7 @@ class _Waiter:
             method=self.method,
             last_probe=self.last_probe,
             last_error=None if self.reached() else self.last_error,
+            connect_time=channel.connected_in,
         )
 
     def _check(self, channel: HealthChannel) -> None:
@@ -158,6 +160,12 @@ class _Waiter:
     def _record(self, service: str, status: HealthStatus) -> None:
         with self.changed:
             self.statuses[service] = status
+            # An answer supersedes an earlier failure to connect, or of this service's RPC.
+            stale = self.last_error
+            if isinstance(stale, ConnectFailure) or (
+                isinstance(stale, RpcFailure) and stale.service == service
+            ):
+                self.last_error = None
             self.changed.notify_all()
 
     def _pause(self) -> None:

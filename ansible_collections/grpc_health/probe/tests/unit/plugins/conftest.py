@@ -6,17 +6,31 @@ test ends; nothing is mocked, the module under test speaks to a real socket.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import grpc
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible.module_utils import basic
 from grpc_health.v1 import health, health_pb2_grpc
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core before 2.19, which has no data tagging to encode for
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        """Expose ``args`` to the AnsibleModule created within this context."""
+        payload = json.dumps({"ANSIBLE_MODULE_ARGS": args or {}}).encode()
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", payload):
+            yield
+
 
 from ansible_collections.grpc_health.probe.plugins.modules import grpc_health
 

@@ -62,6 +62,11 @@ def test_metadata_value_that_is_not_text_is_refused_without_showing_it():
     assert str(error.value) == "metadata 'token': the value must be text (value not shown)"
 
 
+def test_a_service_listed_twice_is_checked_once():
+    options = build_options({**BASE, "service": ["orders", "", "orders"]})
+    assert options.services == ("orders", "")
+
+
 def test_a_tls_url_turns_tls_on_and_keeps_validate_certs():
     options = build_options({**BASE, "host": "grpcs://db1:443", "port": None})
     assert options.tls == TlsOptions()

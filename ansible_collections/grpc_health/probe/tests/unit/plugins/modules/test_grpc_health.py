@@ -7,6 +7,10 @@ exact message and the return values it printed.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+
 import pytest
 
 from ansible_collections.grpc_health.probe.plugins.modules import grpc_health
@@ -393,3 +397,111 @@ def test_all_services_refuses_a_service_list(run_module):
     )
     assert code == 1
     assert result["msg"] == "all_services checks every service: leave out service"
+
+
+# --- return values that tell the truth ----------------------------------------------------
+
+
+def test_a_connection_failure_is_one_check_round_without_status_or_timings(
+    start_server, run_module
+):
+    server = start_server()
+    code, result, _text = run_module({"host": "127.0.0.1", "port": server.port, "tls": True})
+    assert code == 1
+    assert result["msg"].startswith(f"failed to connect to 127.0.0.1:{server.port}: ")
+    assert (result["attempts"], result["method"], result["status"]) == (1, "check", {"": None})
+    assert (result["time"], result["connect_time"], result["rpc_time"]) == (None, None, None)
+
+
+def test_bad_input_found_late_made_no_attempt(run_module):
+    code, result, _text = run_module({"host": "127.0.0.1:1", "ca_cert": "/nonexistent/ca.pem"})
+    assert code == 1
+    assert (result["attempts"], result["method"], result["status"]) == (0, None, {"": None})
+
+
+def test_services_that_cannot_be_listed_made_no_attempt(start_server, run_module):
+    server = start_server()
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "all_services": True}
+    )
+    assert code == 1
+    assert (result["attempts"], result["method"], result["status"]) == (0, None, {})
+    assert (result["time"], result["connect_time"], result["rpc_time"]) == (None, None, None)
+
+
+def test_waiting_on_an_unknown_service_quotes_no_stale_error(start_server, run_module):
+    server = start_server()
+    code, result, _text = run_module(
+        {"host": "127.0.0.1", "port": server.port, "service": "nope", "timeout": 0.5}
+    )
+    assert code == 1
+    # The first Check's NOT_FOUND was answered since by Watch: SERVICE_UNKNOWN, no error.
+    assert result["msg"] == (
+        f"127.0.0.1:{server.port} did not reach SERVING within 0.5s: service 'nope' SERVICE_UNKNOWN"
+    )
+    assert result["status"] == {"nope": "SERVICE_UNKNOWN"}
+    assert result["method"] == "watch"
+
+
+class DelayingProxy:
+    """Forwards TCP to ``port`` after holding each new connection for ``delay`` seconds."""
+
+    def __init__(self, port, delay):
+        self.port, self.delay = port, delay
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = self.listener.getsockname()
+        self.closing = threading.Event()
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closing.is_set():
+            try:
+                client = self.listener.accept()[0]
+            except OSError:
+                return
+            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _connect(self, client):
+        if self.closing.wait(self.delay):
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.port))
+        self.sockets += [client, upstream]
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.closing.set()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+def test_connect_time_after_a_watch_is_the_channels_real_one(start_server, run_module):
+    server = start_server(statuses={"": NOT_SERVING})
+    proxy = DelayingProxy(server.port, delay=0.3)
+    server.later(0.8, "", SERVING)
+    try:
+        code, result, _text = run_module(
+            {"host": "127.0.0.1", "port": proxy.address[1], "timeout": 20}
+        )
+    finally:
+        proxy.close()
+    assert code == 0, result["msg"]
+    assert result["method"] == "watch"
+    # The connection took the proxy's 0.3 s; the Check after the Watch, on the same
+    # connection, connects in no time and must not be reported as the connect time.
+    assert result["connect_time"] >= 0.3
+    assert 0 < result["rpc_time"] <= result["time"]

@@ -86,7 +86,11 @@ def serve(args: argparse.Namespace, on_ready) -> None:
     )
     for service in ["", *args.service]:
         servicer.set(service, STATUSES[args.status])
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    # No SO_REUSEPORT (grpcio's default turns it on): a real server on a fixed port must
+    # fail on a port that is taken rather than share it and flap between two processes.
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)]
+    )
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     credentials = server_credentials(args)
     if credentials is None:

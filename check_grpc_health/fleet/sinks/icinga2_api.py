@@ -1,0 +1,312 @@
+"""The fleet into Icinga 2 through its REST API: one passive check result per labelled line.
+
+Layer: adapter (a fleet sink): a delivery of the outcomes (``--icinga2-api URL``).
+Each result is a ``POST /v1/actions/process-check-result`` for the line's
+``HOST!SERVICE`` with the exit status, the plugin's output line, its performance data
+(one string per value, as Icinga 2 stores it), ``check_source``, the execution start
+and end, and a ``ttl`` after which Icinga 2 runs the service's own check (the template
+in contrib/icinga2 makes that an UNKNOWN "No Passive Check Result Received.").
+
+A few keep-alive HTTPS connections (the standard library's ``http.client`` and ``ssl``)
+share the results; every wait ends at the fleet's deadline. The certificate is always
+verified (against ``--icinga2-ca``, or the system's CAs). The password comes from a file
+or the environment, never from the command line, and appears in no message.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.fleet.sinks.delivery import Delivery, unlabelled
+
+if TYPE_CHECKING:
+    import http.client
+    from collections.abc import Callable, Mapping, Sequence
+
+    from check_grpc_health.fleet.run import Outcome
+
+NAME = "icinga2-api"
+PASSWORD_VARIABLE = "ICINGA2_API_PASSWORD"  # noqa: S105 (a name, not a password)
+DEFAULT_PORT = 5665
+PATH = "/v1/actions/process-check-result"
+#: More connections than this gained nothing against Icinga 2 (it answers in order).
+CONNECTIONS = 4
+#: Rejected results named one by one before "and N more".
+_NAMED = 10
+
+
+@dataclass(frozen=True)
+class Icinga2Api:
+    """Where and how to submit: the API's address, the user, and result settings."""
+
+    url: str
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    ca_file: str | None
+    check_source: str
+    ttl: float
+
+
+def icinga2_api_settings(  # noqa: PLR0917 (one argument per command-line option)
+    url: str,
+    user: str | None,
+    password_file: str | None,
+    ca_file: str | None,
+    check_source: str,
+    ttl: float,
+    environ: Mapping[str, str],
+) -> Icinga2Api:
+    """Validate the ``--icinga2-*`` options; raises :class:`InvalidArgument` with one line."""
+    import urllib.parse
+
+    parsed = urllib.parse.urlsplit(url)
+    try:
+        port = parsed.port or DEFAULT_PORT
+    except ValueError:
+        port = 0
+    if parsed.scheme != "https" or not parsed.hostname or not port or parsed.path.strip("/"):
+        raise InvalidArgument(
+            f"--icinga2-api {url!r} is not https://HOST[:PORT] (the API speaks only HTTPS)"
+        )
+    if not user:
+        raise InvalidArgument("--icinga2-api needs --icinga2-user NAME")
+    password = _password(password_file, environ)
+    if ca_file is not None:
+        try:
+            with open(ca_file, "rb"):
+                pass
+        except OSError as error:
+            reason = error.strerror or error.__class__.__name__
+            raise InvalidArgument(f"cannot read --icinga2-ca {ca_file!r}: {reason}") from None
+    return Icinga2Api(url, parsed.hostname, port, user, password, ca_file, check_source, ttl)
+
+
+def _password(path: str | None, environ: Mapping[str, str]) -> str:
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                password = handle.readline().rstrip("\r\n")
+        except OSError as error:
+            reason = error.strerror or error.__class__.__name__
+            raise InvalidArgument(
+                f"cannot read --icinga2-password-file {path!r}: {reason}"
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidArgument(f"--icinga2-password-file {path!r} is not UTF-8") from None
+        if not password:
+            raise InvalidArgument(f"--icinga2-password-file {path!r} is empty")
+        return password
+    password = environ.get(PASSWORD_VARIABLE, "")
+    if not password:
+        raise InvalidArgument(
+            f"--icinga2-api needs a password: --icinga2-password-file PATH or the "
+            f"environment variable {PASSWORD_VARIABLE}"
+        )
+    return password
+
+
+def result_body(outcome: Outcome, api: Icinga2Api) -> dict[str, Any]:
+    """The ``process-check-result`` request for one labelled outcome."""
+    body: dict[str, Any] = {
+        "type": "Service",
+        "service": str(outcome.entry.label),
+        "exit_status": outcome.state.code,
+        # Icinga 2 keeps the first line as the output, the others as the long output.
+        "plugin_output": "\n".join([outcome.status_line, *outcome.details]),
+        "performance_data": list(outcome.perfdata),
+        "check_source": api.check_source,
+        "execution_start": outcome.started,
+        "execution_end": outcome.finished,
+    }
+    if api.ttl > 0:
+        body["ttl"] = api.ttl
+    return body
+
+
+class _Fatal(Exception):
+    """A fault that stops every submission (no connection, wrong password, TLS)."""
+
+
+def deliver_icinga2(
+    api: Icinga2Api,
+    outcomes: Sequence[Outcome],
+    deadline: float,
+    trace: Callable[[str], None] | None = None,
+) -> Delivery:
+    """Submit each labelled outcome; every result that did not go in is reported."""
+    import threading
+
+    delivery = Delivery(NAME)
+    labelled = unlabelled(delivery, outcomes)
+    if not labelled:
+        return delivery
+    submitter = _Submitter(api, deadline, trace)
+    shares = [labelled[start::CONNECTIONS] for start in range(CONNECTIONS)]
+    workers = [
+        threading.Thread(target=submitter.submit, args=(share,), name="icinga2-api")
+        for share in shares
+        if share
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        # Every socket wait ends at the deadline; a second more covers the bookkeeping.
+        worker.join(max(0.0, deadline - time.monotonic()) + 1.0)
+    with submitter.lock:
+        delivery.delivered = submitter.delivered
+        # In the order of the file, whichever connection met them first.
+        rejected = [problem for _, problem in sorted(submitter.rejected)]
+        for problem in rejected[:_NAMED]:
+            delivery.fail(problem, 1)
+        if len(submitter.rejected) > _NAMED:
+            delivery.fail("more results rejected", len(submitter.rejected) - _NAMED)
+        for problem, count in submitter.fatal.items():
+            delivery.fail(problem, count)
+        missing = len(labelled) - submitter.delivered - submitter.undelivered
+    if missing > 0:
+        delivery.fail("no answer within the fleet's deadline (-t)", missing)
+    return delivery
+
+
+class _Submitter:
+    """The shared state of the connections that submit: counts, problems, a stop flag."""
+
+    def __init__(
+        self, api: Icinga2Api, deadline: float, trace: Callable[[str], None] | None
+    ) -> None:
+        import base64
+        import ssl
+        import threading
+
+        self.api = api
+        self.deadline = deadline
+        self.trace = trace
+        # Always verified: the CA given, else the system's. No option skips it.
+        self.context = ssl.create_default_context(cafile=api.ca_file)
+        token = base64.b64encode(f"{api.user}:{api.password}".encode()).decode()
+        self.headers = {
+            "Accept": "application/json",  # Icinga 2 answers a POST without it with 400
+            "Content-Type": "application/json",
+            "Authorization": f"Basic {token}",
+        }
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.delivered = 0
+        self.undelivered = 0
+        self.rejected: list[tuple[int, str]] = []
+        self.fatal: dict[str, int] = {}
+
+    def submit(self, share: list[Outcome]) -> None:
+        """Submit ``share`` in order on one keep-alive connection."""
+        import json
+
+        connection: http.client.HTTPSConnection | None = None
+        done = 0
+        try:
+            for outcome in share:
+                if self.stop.is_set():
+                    break
+                body = json.dumps(result_body(outcome, self.api))
+                connection, status, answer = self._post(connection, body)
+                name = str(outcome.entry.label)
+                if self.trace is not None:
+                    self.trace(f"{NAME}: POST {PATH} {name}: {status}")
+                if status == 401:
+                    raise _Fatal(
+                        f"{self.api.url}: 401 Unauthorized: wrong user or password "
+                        f"for {self.api.user!r}"
+                    )
+                problem = _rejection(status, answer)
+                with self.lock:
+                    if problem is None:
+                        self.delivered += 1
+                    else:
+                        self.undelivered += 1
+                        line = outcome.entry.line
+                        message = f"{name} (line {line}) rejected: {problem}"
+                        self.rejected.append((line, message))
+                done += 1
+        except _Fatal as fatal:
+            self.stop.set()
+            with self.lock:
+                self.fatal[str(fatal)] = self.fatal.get(str(fatal), 0) + len(share) - done
+                self.undelivered += len(share) - done
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _post(
+        self, connection: http.client.HTTPSConnection | None, body: str
+    ) -> tuple[http.client.HTTPSConnection | None, int, str]:
+        """One request; a keep-alive connection the server closed is opened again, once.
+
+        Returns the connection to go on with (None when the server closed it), the
+        HTTP status and the answer's text.
+        """
+        import http.client
+        import ssl
+
+        url = self.api.url
+        for attempt in (1, 2):
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Fatal("the fleet's deadline (-t) ran out before every result was sent")
+            if connection is None:
+                connection = http.client.HTTPSConnection(
+                    self.api.host, self.api.port, context=self.context, timeout=remaining
+                )
+            elif connection.sock is not None:
+                connection.sock.settimeout(remaining)
+            try:
+                connection.request("POST", PATH, body, self.headers)
+                response = connection.getresponse()
+                answer = response.read().decode("utf-8", "replace")
+            except ssl.SSLCertVerificationError as error:
+                connection.close()
+                raise _Fatal(
+                    f"{url}: certificate not trusted ({error.verify_message}); "
+                    "give the API's CA with --icinga2-ca"
+                ) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                connection.close()
+                connection = None
+                if attempt == 1:
+                    continue
+                raise _Fatal(f"{url}: the API closed the connection") from None
+            except TimeoutError:
+                connection.close()
+                raise _Fatal(f"{url}: no answer within the fleet's deadline (-t)") from None
+            except (OSError, http.client.HTTPException) as error:
+                connection.close()
+                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+                raise _Fatal(f"cannot reach {url}: {reason}") from None
+            if response.will_close:  # Icinga 2 closes after a 400 or a 401
+                connection.close()
+                connection = None
+            return connection, response.status, answer
+        raise AssertionError("unreachable")
+
+
+def _rejection(status: int, answer: str) -> str | None:
+    """None when Icinga 2 stored the result, else its reason in one line."""
+    import json
+
+    from check_grpc_health.text import clean_text
+
+    try:
+        parsed = json.loads(answer)
+    except ValueError:
+        parsed = {}
+    results = parsed.get("results") if isinstance(parsed, dict) else None
+    first = results[0] if isinstance(results, list) and results else {}
+    text = first.get("status") if isinstance(first, dict) else None
+    text = text or (parsed.get("status") if isinstance(parsed, dict) else None) or answer
+    if status == 200 and isinstance(first, dict) and first.get("code") == 200:
+        # A 200 may still say the result was ignored (the object is unreachable).
+        return None if not str(text).startswith("Ignoring") else clean_text(str(text))
+    return clean_text(f"{status} {text}")[:300]
