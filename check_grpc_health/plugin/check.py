@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
     from check_grpc_health.core.options import ProbeOptions
 
-    Prober = Callable[[ProbeOptions], ProbeResult]
+    # A prober takes the options and the diagnosis budget (``diagnose_within``).
+    Prober = Callable[[ProbeOptions, float], ProbeResult]
 
     from check_grpc_health.core.options import ProbeOptions
 
@@ -80,7 +81,7 @@ class HealthResource(nagiosplugin.Resource):
                 result = probe_all_services(options, diagnose_within=within)
                 self.labels = service_labels([item.service for item in result.services])
             elif self.prober is not None:
-                result = self.prober(options)
+                result = self.prober(options, within)
             else:
                 result = probe(options, diagnose_within=within)
         except InvalidArgument as error:
