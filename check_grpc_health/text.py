@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from nagiosplugin.state import ServiceState
+
+    from check_grpc_health.core.results import HealthCheckError
 
 # Secrets shorter than this are not scrubbed from output: it would mangle numbers.
 _MIN_SCRUBBED_SECRET = 6
@@ -55,3 +57,25 @@ def scrub(text: str, metadata: Iterable[tuple[str, str]]) -> str:
         if len(value) >= _MIN_SCRUBBED_SECRET:
             text = text.replace(value, "<hidden>")
     return text
+
+
+def explained(error: HealthCheckError, spelling: Mapping[str, str]) -> str:
+    """An error's line with its diagnosis, in one adapter's option spelling.
+
+    A connection failure keeps its opening ("failed to connect to X", "timed out
+    connecting to X after 1s") and grpcio's text gives way to the cause and the fix.
+    Without a diagnosis, the error's own message.
+    """
+    from check_grpc_health.core.results import ConnectFailure, RpcFailure
+
+    diagnosis = error.diagnosis
+    if diagnosis is None or diagnosis.kind in ("other", "invalid_argument"):
+        return error.message
+    line = diagnosis.line(spelling)
+    if isinstance(error, ConnectFailure):
+        if error.timed_out:
+            return f"{error.message}: {line}"
+        return f"failed to connect to {error.target}: {line}"
+    if isinstance(error, RpcFailure):
+        return line if error.code_name == "UNIMPLEMENTED" else error.message
+    return line

@@ -194,8 +194,9 @@ def test_ansible_doc_renders_every_option_and_return_value() -> None:
     assert doc["doc"]["options"]["metadata"]["description"][-1].startswith("Values are treated")
     assert doc["doc"]["options"]["state"]["choices"] == ["serving", "not_serving"]
     assert sorted(doc["return"]) == sorted(
-        ["status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time"]
+        ["status", "elapsed", "attempts", "method", "time", "connect_time", "rpc_time", "diagnosis"]
     )
+    assert sorted(doc["return"]["diagnosis"]["contains"]) == ["cause", "hint", "kind", "proxy"]
     assert doc["doc"]["requirements"] == [
         "python >= 3.10",
         "grpcio >= 1.60",
@@ -296,9 +297,13 @@ def test_tarball_carries_the_core_and_no_test_output(installed_collections: Path
     assert core == [
         "__init__.py",
         "channel.py",
+        "connectivity.py",
+        "diagnosis.py",
         "discovery.py",
         "family.py",
+        "handshake.py",
         "options.py",
+        "peek.py",
         "probe.py",
         "proxy.py",
         "results.py",

@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from servers import HealthServer
 
 CORE_MODULES = [
     "check_grpc_health.core.targets",
@@ -12,11 +16,22 @@ CORE_MODULES = [
     "check_grpc_health.core.tls",
     "check_grpc_health.core.options",
     "check_grpc_health.core.rpc",
+    "check_grpc_health.core.connectivity",
     "check_grpc_health.core.channel",
     "check_grpc_health.core.probe",
     "check_grpc_health.core.watch",
     "check_grpc_health.core.discovery",
+    "check_grpc_health.core.peek",
+    "check_grpc_health.core.handshake",
+    "check_grpc_health.core.diagnosis",
+    "check_grpc_health.core.proxy",
+    "check_grpc_health.core.family",
 ]
+DIAGNOSIS_MODULES = {
+    "check_grpc_health.core.diagnosis",
+    "check_grpc_health.core.handshake",
+    "check_grpc_health.core.peek",
+}
 
 
 def loaded_modules(statement: str) -> set[str]:
@@ -53,3 +68,30 @@ def test_core_never_prints_or_exits() -> None:
     assert done.returncode == 0
     assert done.stdout == ""
     assert done.stderr == ""
+
+
+def test_a_healthy_probe_never_loads_the_diagnosis(server: HealthServer) -> None:
+    """The diagnosis costs nothing on the healthy path, even when a caller asks for one."""
+    statement = (
+        "from check_grpc_health.core.probe import probe\n"
+        "from check_grpc_health.core.options import ProbeOptions\n"
+        "from check_grpc_health.core.targets import parse_target\n"
+        f"result = probe(ProbeOptions(parse_target({server.address!r})), diagnose_within=2.0)\n"
+        "assert result.serving, result"
+    )
+    assert not DIAGNOSIS_MODULES & loaded_modules(statement)
+
+
+def test_a_failed_probe_loads_the_diagnosis_and_explains(closed_address: str) -> None:
+    """The control: the same statement against a closed port loads it and says why."""
+    statement = (
+        "from check_grpc_health.core.probe import probe\n"
+        "from check_grpc_health.core.options import ProbeOptions\n"
+        "from check_grpc_health.core.results import ConnectFailure\n"
+        "from check_grpc_health.core.targets import parse_target\n"
+        "try:\n"
+        f"    probe(ProbeOptions(parse_target({closed_address!r})), diagnose_within=2.0)\n"
+        "except ConnectFailure as failure:\n"
+        "    assert failure.diagnosis.kind == 'refused', failure.diagnosis\n"
+    )
+    assert loaded_modules(statement) >= DIAGNOSIS_MODULES

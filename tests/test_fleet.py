@@ -157,7 +157,11 @@ def test_one_overall_deadline_bounds_the_fleet(
     assert done.returncode == 2
     rows = done.stdout.splitlines()
     assert rows[1].split()[:2] == ["CRITICAL", black_hole_address]
-    assert rows[1].endswith("after 0.5s")
+    assert rows[1].endswith(
+        "after 0.5s: the server accepted the TCP connection but sent no HTTP/2 settings "
+        "(overloaded, or not a gRPC server); use a longer --connect-timeout, or check the "
+        "port in -H"
+    )
     assert rows[2].split()[:2] == ["OK", server.address]
 
 
@@ -313,7 +317,9 @@ def test_lines_on_one_unreachable_target_share_its_one_failed_connect(
     assert done.returncode == 2
     documents = [json.loads(line) for line in done.stdout.splitlines()]
     assert [d["error"] for d in documents[:40]] == [
-        f"timed out connecting to {black_hole_address} after 1.5s"
+        f"timed out connecting to {black_hole_address} after 1.5s: the server accepted the TCP "
+        "connection but sent no HTTP/2 settings (overloaded, or not a gRPC server); use a "
+        "longer --connect-timeout, or check the port in -H"
     ] * 40
     assert documents[40]["summary"].startswith(f"{server.address}: service 'ready' is SERVING")
 

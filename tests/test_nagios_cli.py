@@ -177,7 +177,13 @@ def test_json_for_failures_and_bad_arguments(closed_address: str) -> None:
     assert document["state"] == "CRITICAL"
     assert document["services"] == []
     assert document["connect_time"] is None
-    assert document["error"].startswith(f"failed to connect to {closed_address}: ")
+    assert document["error"] == f"failed to connect to {closed_address}: Connection refused"
+    assert document["diagnosis"] == {
+        "kind": "refused",
+        "cause": "Connection refused",
+        "hint": None,
+        "proxy": None,
+    }
     assert document["time"] > 0
     bad = run("-H", closed_address, "--json", "-w", "x")
     assert bad.returncode == 3
@@ -193,6 +199,7 @@ def test_json_for_failures_and_bad_arguments(closed_address: str) -> None:
         "rpc_time": None,
         "certificate": None,
         "perfdata": "",
+        "diagnosis": None,
         "backends": [],
         "healthy": None,
         "total": None,
@@ -375,7 +382,9 @@ def test_overall_timeout_sets_the_grpc_deadlines(black_hole_address: str) -> Non
     assert time.monotonic() - started < 3
     assert done.returncode == 2
     assert done.stdout.startswith(
-        f"GRPC_HEALTH CRITICAL - timed out connecting to {black_hole_address} after 0.5s | time="
+        f"GRPC_HEALTH CRITICAL - timed out connecting to {black_hole_address} after 0.5s: "
+        "the server accepted the TCP connection but sent no HTTP/2 settings (overloaded, or "
+        "not a gRPC server); use a longer --connect-timeout, or check the port in -H | time="
     )
 
 

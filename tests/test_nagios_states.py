@@ -168,7 +168,9 @@ def test_connect_timeout_is_critical(black_hole_address: str) -> None:
     check = judge("-H", black_hole_address, "--connect-timeout", "0.3")
     assert_critical(
         check,
-        f"GRPC_HEALTH CRITICAL - timed out connecting to {black_hole_address} after 0.3s"
+        f"GRPC_HEALTH CRITICAL - timed out connecting to {black_hole_address} after 0.3s: "
+        "the server accepted the TCP connection but sent no HTTP/2 settings (overloaded, or "
+        "not a gRPC server); use a longer --connect-timeout, or check the port in -H"
         " | time=Xs;;;0",
     )
     assert check.resources[0].elapsed < 2.0  # type: ignore[attr-defined]

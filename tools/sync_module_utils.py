@@ -27,20 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "check_grpc_health/core"
 DESTINATION = ROOT / "ansible_collections/grpc_health/probe/plugins/module_utils/core"
-MODULES = (
-    "__init__",
-    "results",
-    "targets",
-    "options",
-    "tls",
-    "rpc",
-    "channel",
-    "probe",
-    "watch",
-    "discovery",
-    "proxy",
-    "family",
-)
+# Every module of the core, so a new one is carried without another edit here.
+MODULES = tuple(sorted(path.stem for path in SOURCE.glob("*.py")))
 GUARDED_PACKAGES = frozenset({"grpc", "grpc_health"})
 THROWAWAY = "_unused"
 _CORE_IMPORT = re.compile(r"^(\s*)from check_grpc_health\.core\.(\w+) import", re.MULTILINE)

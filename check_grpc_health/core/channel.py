@@ -2,25 +2,28 @@
 
 Layer: core. Imports only the standard library, ``grpc`` and ``grpc_health.v1``.
 It never prints, exits, reads argv or installs signal handlers; adapters do that.
-
-Waiting for the connection reacts to connectivity changes the moment grpcio reports
-them. ``grpc.channel_ready_future`` (and ``Channel.subscribe``) would start grpcio's
-polling thread, whose 200 ms watch loop makes ``Channel.close`` block for up to
-200 ms, and which waits out the whole deadline on a refused connection. Instead the
-main thread blocks in the channel's own connectivity watch with the real deadline,
-so a refusal fails at once and closing is instant.
+Waiting for the connection is :mod:`check_grpc_health.core.connectivity`'s: it reacts
+the moment grpcio reports a change, so a refusal fails at once and closing is instant.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from check_grpc_health.core.connectivity import (
+    CONNECTING,
+    IDLE,
+    READY,
+    TRANSIENT_FAILURE,
+    RawChannel,
+    await_connectivity,
+    await_with_subscribe,
+)
 from check_grpc_health.core.results import (
     ConnectFailure,
     ProbeResult,
@@ -43,10 +46,12 @@ if TYPE_CHECKING:
     from check_grpc_health.core.options import ProbeOptions
     from check_grpc_health.core.results import CertificateInfo
 
-# grpc core connectivity states, as cygrpc numbers them.
-_IDLE, _CONNECTING, _READY, _TRANSIENT_FAILURE, _SHUTDOWN = range(5)
-# How often a blocked main thread wakes to let Python run pending signal handlers.
-_SIGNAL_CHECK_INTERVAL = 0.05
+# grpcio's own attempt deadline runs this long past the connect timeout: equal, the
+# two race, and a silent peer often reads as a failed attempt ("tcp handshaker
+# shutdown") instead of a time-out, and its socket is gone before it can be read.
+_ATTEMPT_MARGIN = 0.5
+# grpcio's words for its own attempt deadline, when it fires first anyway.
+_TIMEOUT_WORDS = ("timed out", "handshaker shutdown")
 
 
 class StreamCall(Protocol):
@@ -59,22 +64,6 @@ class StreamCall(Protocol):
         """End the call; False when it had already ended."""
 
 
-class _ConnectivityEvent(Protocol):
-    success: bool
-
-
-class _RawChannel(Protocol):
-    """The part of grpcio's internal cygrpc channel used to await connectivity."""
-
-    def check_connectivity_state(self, try_to_connect: bool) -> int:
-        """The channel's connectivity state, as a cygrpc number."""
-
-    def watch_connectivity_state(
-        self, last_observed_state: int, deadline: float
-    ) -> _ConnectivityEvent:
-        """Wait until the state differs from ``last_observed_state`` or the deadline passes."""
-
-
 class HealthChannel:
     """An open channel to one target, reusable for many probes.
 
@@ -82,8 +71,16 @@ class HealthChannel:
     order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY.
     """
 
-    def __init__(self, options: ProbeOptions, *, reconnect_backoff: float | None = None) -> None:
+    def __init__(
+        self,
+        options: ProbeOptions,
+        *,
+        reconnect_backoff: float | None = None,
+        snapshot_sockets: bool = False,
+    ) -> None:
         self.options = options
+        # At a connect time-out, read the state of the channel's sockets (for a diagnosis).
+        self.snapshot_sockets = snapshot_sockets
         self.certificate: CertificateInfo | None = None
         #: Seconds the last connection :meth:`connect` saw being made took (set-up
         #: included for the first one); None until it has seen one. A connection made
@@ -102,7 +99,10 @@ class HealthChannel:
         channel_options: list[tuple[str, Any]] = [
             # A connection attempt to a silent peer otherwise outlives close() by up to
             # grpc's 20 s minimum connect timeout, holding a socket.
-            ("grpc.min_reconnect_backoff_ms", _channel_ms(options.connect_timeout)),
+            (
+                "grpc.min_reconnect_backoff_ms",
+                _channel_ms(options.connect_timeout + _ATTEMPT_MARGIN),
+            ),
         ]
         if options.user_agent:
             channel_options.append(("grpc.primary_user_agent", options.user_agent))
@@ -165,51 +165,42 @@ class HealthChannel:
         error, unresolvable name), or with ``timed_out`` when ``timeout`` runs out.
         """
         started = time.monotonic()
-        raw: _RawChannel | None = getattr(self._channel, "_channel", None)
+        raw: RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
             fresh = self.connected_in is None
-            state = self._await_with_subscribe(timeout)
+            state = await_with_subscribe(self._channel, timeout)
         else:
-            fresh = raw.check_connectivity_state(False) != _READY
-            state = _await_connectivity(raw, timeout)
-        if state == _READY:
+            fresh = raw.check_connectivity_state(False) != READY
+            state = await_connectivity(raw, timeout)
+        if state == READY:
             took = time.monotonic() - started
             if fresh:
                 self.connected_in = took + (self._open_time if self.connected_in is None else 0)
             return took
-        if state in (_IDLE, _CONNECTING):
+        if state in (IDLE, CONNECTING):
             raise ConnectFailure(
                 f"timed out connecting to {self.options.target.display} "
                 f"after {seconds_text(timeout)}",
                 target=self.options.target.display,
                 timed_out=True,
+                socket_states=self._socket_states(),
             )
         self._raise_connect_failure()
         return time.monotonic() - started
 
-    def _await_with_subscribe(self, timeout: float) -> int:
-        """Fallback for a grpcio without the internal watch: public, but slower to close."""
-        done = threading.Event()
-        seen = [_IDLE]
-        numbers = {
-            grpc.ChannelConnectivity.IDLE: _IDLE,
-            grpc.ChannelConnectivity.CONNECTING: _CONNECTING,
-            grpc.ChannelConnectivity.READY: _READY,
-            grpc.ChannelConnectivity.TRANSIENT_FAILURE: _TRANSIENT_FAILURE,
-            grpc.ChannelConnectivity.SHUTDOWN: _SHUTDOWN,
-        }
+    def _socket_states(self) -> tuple[str, ...]:
+        """The kernel's state of this channel's TCP sockets, when a diagnosis wants it.
 
-        def on_change(connectivity: grpc.ChannelConnectivity) -> None:
-            seen[0] = numbers[connectivity]
-            if seen[0] >= _READY:
-                done.set()
+        Through an HTTP proxy, grpcio's socket goes to the proxy's port.
+        """
+        port = self.options.target.port
+        if not self.snapshot_sockets or port is None:
+            return ()
+        from check_grpc_health.core.peek import connection_states
+        from check_grpc_health.core.proxy import proxy_for
 
-        self._channel.subscribe(on_change, try_to_connect=True)
-        try:
-            done.wait(timeout)
-        finally:
-            self._channel.unsubscribe(on_change)
-        return seen[0]
+        route = proxy_for(self.options.target, enabled=self.options.use_proxy).route
+        return connection_states(port if route is None else route.port)
 
     def _raise_connect_failure(self) -> None:
         """The channel is in TRANSIENT_FAILURE: one fail-fast RPC fetches grpcio's reason."""
@@ -223,12 +214,11 @@ class HealthChannel:
         except grpc.RpcError as error:
             detail = rpc_details(error)
             display = self.options.target.display
-            # grpc's own attempt deadline equals the connect timeout, so against a silent
-            # peer it may expire just before ours: "connection attempt timed out before
-            # receiving SETTINGS frame" is the same timeout, and reads the same.
-            timed_out = (
-                rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED
-                or "timed out" in detail.lower()
+            # grpc's own attempt deadline may still expire just before ours (see
+            # _ATTEMPT_MARGIN): "connection attempt timed out before receiving SETTINGS
+            # frame" or "tcp handshaker shutdown" is the same timeout, and reads the same.
+            timed_out = rpc_code(error) is grpc.StatusCode.DEADLINE_EXCEEDED or any(
+                words in detail.lower() for words in _TIMEOUT_WORDS
             )
             timeout = seconds_text(self.options.connect_timeout)
             message = (
@@ -324,17 +314,17 @@ class HealthChannel:
         A channel in TRANSIENT_FAILURE gets grpcio's reason with one fail-fast RPC; one
         still CONNECTING (a silent peer) reads as a connect timeout.
         """
-        raw: _RawChannel | None = getattr(self._channel, "_channel", None)
+        raw: RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "check_connectivity_state"):
             return None
         state = raw.check_connectivity_state(False)
-        if state == _TRANSIENT_FAILURE:
+        if state == TRANSIENT_FAILURE:
             try:
                 self._raise_connect_failure()
             except ConnectFailure as failure:
                 return failure
             return None
-        if state == _CONNECTING:
+        if state == CONNECTING:
             display = self.options.target.display
             return ConnectFailure(
                 f"timed out connecting to {display} "
@@ -353,39 +343,6 @@ class HealthChannel:
             wait_for_ready=True,
         )
         return call
-
-
-def _await_connectivity(raw: _RawChannel, timeout: float) -> int:
-    """Block until the channel is READY or has failed, or ``timeout`` seconds pass.
-
-    grpcio's watch runs in a helper thread while this thread waits on an event. A
-    signal handler that raises here (SIGTERM, Ctrl-C) then interrupts only the event
-    wait: the helper still reaps its watch when the channel closes. Interrupting the
-    watch itself would leave it unreaped, and ``Channel.close`` would wait forever.
-    """
-    deadline = time.time() + timeout
-    outcome = [raw.check_connectivity_state(True)]
-    if outcome[0] not in (_IDLE, _CONNECTING):
-        return outcome[0]
-    settled = threading.Event()
-
-    def follow() -> None:
-        state = outcome[0]
-        while state in (_IDLE, _CONNECTING):
-            if not raw.watch_connectivity_state(state, deadline).success:
-                break
-            state = raw.check_connectivity_state(True)
-        outcome[0] = state
-        settled.set()
-
-    threading.Thread(target=follow, name="grpc-health-connect", daemon=True).start()
-    # The helper sets the event the moment the state settles, so the slices add no
-    # delay. They exist because a signal may be delivered to another thread, and the
-    # main thread only runs Python signal handlers when it wakes up.
-    give_up = time.monotonic() + timeout + 1.0
-    while not settled.wait(_SIGNAL_CHECK_INTERVAL) and time.monotonic() < give_up:
-        pass
-    return outcome[0]
 
 
 def _channel_ms(seconds: float) -> int:

@@ -174,12 +174,24 @@ def probe_addresses(
         return tuple(pool.map(probe_one, backends))
 
 
-def probe_all_services(options: ProbeOptions) -> ProbeResult:
+def probe_all_services(
+    options: ProbeOptions, *, diagnose_within: float | None = None
+) -> ProbeResult:
     """Probe the overall health and every service the server lists, on one channel.
 
     Raises what :func:`list_services_on` raises; RPC errors are per service, as with
-    :func:`check_grpc_health.core.probe.probe`.
+    :func:`check_grpc_health.core.probe.probe`, and so is ``diagnose_within``.
     """
-    with HealthChannel(options) as channel:
-        listed = list_services_on(channel)
-        return channel.probe(("", *listed))
+    from check_grpc_health.core.probe import explain, explain_services
+
+    try:
+        with HealthChannel(options, snapshot_sockets=diagnose_within is not None) as channel:
+            listed = list_services_on(channel)
+            result = channel.probe(("", *listed))
+    except HealthCheckError as error:
+        if diagnose_within is not None:
+            explain(error, options, diagnose_within)
+        raise
+    if diagnose_within is not None:
+        explain_services(result, options, diagnose_within)
+    return result

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     import datetime
+    from collections.abc import Mapping
 
     import grpc
 
@@ -29,8 +30,58 @@ class HealthStatus(enum.IntEnum):
     SERVICE_UNKNOWN = 3
 
 
+class Diagnosis(NamedTuple):
+    """Why a check failed, and what to change (see :mod:`check_grpc_health.core.diagnosis`).
+
+    ``kind`` is a stable identifier (JSON output, the Ansible result, tests). ``cause``
+    says what is wrong, without option names. ``fixes`` are alternatives, each a
+    template naming options as ``{key}``, which every adapter renders in its own
+    spelling. ``proxy`` is the proxy the connection went through (credentials
+    removed). ``elapsed`` is how long the diagnosis took; ``probed`` tells whether it
+    sent anything on the network.
+    """
+
+    kind: str
+    cause: str
+    fixes: tuple[str, ...] = ()
+    proxy: str | None = None
+    elapsed: float = 0.0
+    probed: bool = False
+
+    def hint(self, spelling: Mapping[str, str]) -> str | None:
+        """The fixes in one adapter's spelling, joined with "or"; None without any."""
+        usable = []
+        for template in self.fixes:
+            try:
+                usable.append(template.format_map(_Strict(spelling)))
+            except KeyError:
+                continue
+        if not usable:
+            return None
+        if len(usable) == 1:
+            return usable[0]
+        return ", ".join(usable[:-1]) + ", or " + usable[-1]
+
+    def line(self, spelling: Mapping[str, str]) -> str:
+        """``cause; hint`` (or the cause alone), as one line for a person."""
+        hint = self.hint(spelling)
+        return f"{self.cause}; {hint}" if hint else self.cause
+
+
+class _Strict(dict[str, str]):
+    """A spelling table that raises for an option the adapter does not have."""
+
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
 class HealthCheckError(Exception):
-    """Base of every error the core raises. ``str(error)`` is one line for the user."""
+    """Base of every error the core raises. ``str(error)`` is one line for the user.
+
+    ``diagnosis`` is set by the core when the caller asked for one (``diagnose_within``).
+    """
+
+    diagnosis: Diagnosis | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -42,13 +93,26 @@ class InvalidArgument(HealthCheckError):
 
 
 class ConnectFailure(HealthCheckError):
-    """No connection could be established. ``timed_out`` tells a deadline from a refusal."""
+    """No connection could be established. ``timed_out`` tells a deadline from a refusal.
 
-    def __init__(self, message: str, *, target: str, timed_out: bool, detail: str = "") -> None:
+    ``detail`` is grpcio's own text. ``socket_states`` is the kernel's state of the
+    channel's sockets at a time-out (``SYN_SENT``, ``ESTABLISHED``), when taken.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        target: str,
+        timed_out: bool,
+        detail: str = "",
+        socket_states: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.target = target
         self.timed_out = timed_out
         self.detail = detail
+        self.socket_states = socket_states
 
 
 class RpcFailure(HealthCheckError):

@@ -16,6 +16,7 @@ import grpc
 
 from check_grpc_health.core.channel import HealthChannel
 from check_grpc_health.core.options import capped
+from check_grpc_health.core.probe import explain
 from check_grpc_health.core.results import (
     ConnectFailure,
     HealthCheckError,
@@ -47,6 +48,7 @@ def watch(
     timeout: float,
     interval: float = 1.0,
     observer: Observer | None = None,
+    diagnose_within: float | None = None,
 ) -> WatchResult:
     """Wait until every service reports ``wanted``, for at most ``timeout`` seconds.
 
@@ -59,9 +61,18 @@ def watch(
     or the deadline passes. ``observer`` is called, from the core's threads and one
     call at a time, with each status and each error as it is learnt.
     Raises only :class:`InvalidArgument`; every other problem ends in the result.
+    With ``diagnose_within`` (seconds), the result's ``last_error`` gets a diagnosis.
     """
     waiter = _Waiter(options, wanted, capped(timeout), capped(interval), observer)
-    return waiter.run()
+    try:
+        result = waiter.run()
+    except HealthCheckError as error:
+        if diagnose_within is not None:
+            explain(error, options, diagnose_within)
+        raise
+    if diagnose_within is not None and result.last_error is not None:
+        explain(result.last_error, options, diagnose_within)
+    return result
 
 
 class _Waiter:

@@ -43,8 +43,12 @@ class SharedChannels:
         self._lock = threading.Lock()
         self._slots: dict[tuple[object, ...], _Slot] = {}
 
-    def __call__(self, options: ProbeOptions) -> ProbeResult:
-        """Probe ``options.services`` on the shared channel; raises as the core's probe."""
+    def __call__(self, options: ProbeOptions, diagnose_within: float | None = None) -> ProbeResult:
+        """Probe ``options.services`` on the shared channel; raises as the core's probe.
+
+        A failure carries its diagnosis (found within ``diagnose_within`` seconds) once,
+        for every line that shares it.
+        """
         from check_grpc_health.core.probe import probe
 
         slot = self._slot(options)
@@ -53,9 +57,9 @@ class SharedChannels:
                 if slot.failure is not None:
                     raise slot.failure
                 if not slot.ready:
-                    return self._first_probe(slot, options)
+                    return self._first_probe(slot, options, diagnose_within)
         assert slot.channel is not None
-        return probe(options, slot.channel)
+        return probe(options, slot.channel, diagnose_within=diagnose_within)
 
     def _slot(self, options: ProbeOptions) -> _Slot:
         key = (
@@ -79,17 +83,27 @@ class SharedChannels:
             return slot
 
     @staticmethod
-    def _first_probe(slot: _Slot, options: ProbeOptions) -> ProbeResult:
+    def _first_probe(
+        slot: _Slot, options: ProbeOptions, diagnose_within: float | None
+    ) -> ProbeResult:
         from check_grpc_health.core.channel import HealthChannel
-        from check_grpc_health.core.probe import probe
-        from check_grpc_health.core.results import ConnectFailure
+        from check_grpc_health.core.probe import explain, probe
+        from check_grpc_health.core.results import ConnectFailure, HealthCheckError
 
         try:
             if slot.channel is None:
                 # May also raise InvalidArgument (e.g. an unreadable CA file): then the
                 # next line on this slot tries again and reports the same error itself.
-                slot.channel = HealthChannel(replace(options, services=("",)))
-            result = probe(options, slot.channel)
+                try:
+                    slot.channel = HealthChannel(
+                        replace(options, services=("",)),
+                        snapshot_sockets=diagnose_within is not None,
+                    )
+                except HealthCheckError as error:
+                    if diagnose_within is not None:
+                        explain(error, options, diagnose_within)
+                    raise
+            result = probe(options, slot.channel, diagnose_within=diagnose_within)
         except ConnectFailure as failure:
             slot.failure = failure
             raise

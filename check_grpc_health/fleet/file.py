@@ -152,11 +152,13 @@ def _within(options: PluginOptions, budget: float) -> PluginOptions:
 
     half = budget / 2
     probe = options.probe
+    # The line's own -t bounds its diagnosis too; within the fleet, the fleet's wins.
+    timeout = min(options.timeout, budget)
     if probe.connect_timeout <= half and probe.rpc_timeout <= half:
-        return options
+        return replace(options, timeout=timeout)
     capped = replace(
         probe,
         connect_timeout=min(probe.connect_timeout, half),
         rpc_timeout=min(probe.rpc_timeout, half),
     )
-    return replace(options, probe=capped)
+    return replace(options, probe=capped, timeout=timeout)

@@ -29,15 +29,16 @@ from check_grpc_health.plugin.contexts import (
     DecimalContext,
     service_labels,
 )
-from check_grpc_health.plugin.options import NAME, PluginOptions, Thresholds
-from check_grpc_health.text import clean_text, quote, seconds, state_name, subject
+from check_grpc_health.plugin.options import NAME, SPELLING, PluginOptions, Thresholds
+from check_grpc_health.text import clean_text, explained, quote, seconds, state_name, subject
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
 
     from check_grpc_health.core.options import ProbeOptions
 
-    Prober = Callable[[ProbeOptions], ProbeResult]
+    # A prober takes the options and the diagnosis budget (``diagnose_within``).
+    Prober = Callable[[ProbeOptions, float], ProbeResult]
 
     from check_grpc_health.core.options import ProbeOptions
 
@@ -75,18 +76,19 @@ class HealthResource(nagiosplugin.Resource):
         if self.options.wait is not None:
             yield from self._wait()
             return
+        within = self.options.diagnose_within
         try:
             if self.options.all_services:
                 from check_grpc_health.core.discovery import probe_all_services
 
-                result = probe_all_services(options)
+                result = probe_all_services(options, diagnose_within=within)
                 self.labels = service_labels([item.service for item in result.services])
             elif self.prober is not None:
-                result = self.prober(options)
+                result = self.prober(options, within)
             else:
-                result = probe(options)
+                result = probe(options, diagnose_within=within)
         except InvalidArgument as error:
-            raise nagiosplugin.CheckError(clean_text(str(error))) from None
+            raise nagiosplugin.CheckError(clean_text(explained(error, SPELLING))) from None
         except ConnectFailure as failure:
             yield from self.failure_metrics(failure, time.monotonic() - started)
             return
@@ -172,7 +174,10 @@ def describe_rpc_failure(error: RpcFailure, rpc_timeout: float) -> str:
     if error.code_name == "NOT_FOUND":
         return f"unknown service {quote(error.service)} (NOT_FOUND)"
     if error.code_name == "UNIMPLEMENTED":
-        return "the server lacks the grpc.health.v1.Health service (UNIMPLEMENTED)"
+        # "No health service" only when the server said so; else the server's reason.
+        if error.diagnosis is None or error.diagnosis.kind == "no_health_service":
+            return "the server lacks the grpc.health.v1.Health service (UNIMPLEMENTED)"
+        return clean_text(explained(error, SPELLING))
     if error.code_name == "DEADLINE_EXCEEDED":
         return f"{service}: no answer within the {seconds(rpc_timeout)} RPC timeout"
     details = clean_text(error.details) if error.details else "no details"
@@ -209,7 +214,7 @@ class HealthSummary(nagiosplugin.Summary):
             return str(worst)  # a CheckError (UNKNOWN) says it all
         if worst.metric.context == "connection":
             return str(worst) + _waited(results)
-        problems = [str(result) for result in results if result.state != nagiosplugin.Ok]
+        problems = _grouped([result for result in results if result.state != nagiosplugin.Ok])
         return f"{self.target}: " + ", ".join(problems) + _waited(results)
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
@@ -221,7 +226,19 @@ class HealthSummary(nagiosplugin.Summary):
                 lines.append(f"{state_name(result.state)}: {result} ({took})")
         if self.options.verbose >= 1:
             lines.extend(self._details(results))
+            lines.extend(self._diagnosis(results))
         return lines
+
+    def _diagnosis(self, results: nagiosplugin.Results) -> Iterator[str]:
+        """grpcio's own text and how the diagnosis found the cause, for -v."""
+        for result in _judged(results, "connection"):
+            failure: ConnectFailure = _value(result)
+            if failure.detail:
+                yield f"grpc: {clean_text(failure.detail)}"
+            found = failure.diagnosis
+            if found is not None:
+                how = "active test" if found.probed else "the error text"
+                yield f"diagnosis: {found.kind} in {seconds(found.elapsed)} (from {how})"
 
     def _details(self, results: nagiosplugin.Results) -> Iterator[str]:
         yield from proxy_notes(self.options.probe)
@@ -243,6 +260,20 @@ class HealthSummary(nagiosplugin.Summary):
 def _waited(results: nagiosplugin.Results) -> str:
     """`` after waiting 1.2s`` under --wait, else nothing."""
     return f" after waiting {seconds(_value(results['wait']))}" if "wait" in results else ""
+
+
+def _grouped(problems: list[nagiosplugin.Result]) -> list[str]:
+    """Each problem once: the same words for several services name the services once."""
+    services: dict[str, list[str]] = {}
+    for result in problems:
+        services.setdefault(str(result), [])
+        if result.metric is not None and result.metric.context == "health":
+            services[str(result)].append(_value(result).service)
+    lines = []
+    for text, names in services.items():
+        named = ", ".join(quote(name) for name in names)
+        lines.append(f"{text} (services {named})" if len(names) > 1 else text)
+    return lines
 
 
 def proxy_notes(options: ProbeOptions) -> list[str]:

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 import nagiosplugin
 
-from check_grpc_health.text import clean_text, decimal
+from check_grpc_health.plugin.options import SPELLING
+from check_grpc_health.text import clean_text, decimal, explained
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -50,7 +51,9 @@ class ConnectionContext(nagiosplugin.Context):
         self, metric: nagiosplugin.Metric, resource: nagiosplugin.Resource
     ) -> nagiosplugin.Result:
         failure: ConnectFailure = metric.value
-        return nagiosplugin.Result(nagiosplugin.Critical, clean_text(str(failure)), metric)
+        return nagiosplugin.Result(
+            nagiosplugin.Critical, clean_text(explained(failure, SPELLING)), metric
+        )
 
 
 class DecimalContext(nagiosplugin.ScalarContext):

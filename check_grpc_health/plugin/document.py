@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 import nagiosplugin
 
 from check_grpc_health.plugin.check import HealthResource, describe_rpc_failure
-from check_grpc_health.text import clean_text, state_name
+from check_grpc_health.plugin.options import SPELLING
+from check_grpc_health.text import clean_text, explained, state_name
 
 if TYPE_CHECKING:
     from nagiosplugin.state import ServiceState
 
-    from check_grpc_health.core.results import ServiceResult
+    from check_grpc_health.core.results import HealthCheckError, ServiceResult
     from check_grpc_health.plugin.options import PluginOptions
 
 
@@ -35,8 +36,22 @@ def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
         services=[],
         backends=[],
         perfdata="",
+        diagnosis=None,
     )
     return document
+
+
+def diagnosis_document(error: HealthCheckError | None) -> dict[str, Any] | None:
+    """The ``diagnosis`` object of a failure: kind, cause, hint (plugin spelling), proxy."""
+    found = None if error is None else error.diagnosis
+    if found is None:
+        return None
+    return {
+        "kind": found.kind,
+        "cause": clean_text(found.cause),
+        "hint": found.hint(SPELLING),
+        "proxy": found.proxy,
+    }
 
 
 def service_item(outcome: ServiceResult, state: str | None, message: str | None) -> dict[str, Any]:
@@ -66,11 +81,13 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
     result, failure = resource.result, resource.failure
     error = None
     if failure is not None:
-        error = clean_text(str(failure))
+        error = clean_text(explained(failure, SPELLING))
     elif result is None and check.state == nagiosplugin.Unknown:
         error = check.summary_str
     services = []
+    failed: HealthCheckError | None = failure
     if result is not None:
+        failed = next((item.error for item in result.services if item.error), None)
         for label, outcome in zip(resource.labels, result.services, strict=True):
             judged = check.results[label]
             services.append(service_item(outcome, state_name(judged.state), str(judged)))
@@ -96,6 +113,7 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "certificate": certificate,
         "error": error,
         "perfdata": " ".join(check.perfdata),
+        "diagnosis": diagnosis_document(failed),
         "backends": [],
         "healthy": None,
         "total": None,
@@ -154,6 +172,7 @@ def backends_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "certificate": None,
         "error": error,
         "perfdata": " ".join(check.perfdata),
+        "diagnosis": None,
         "backends": backends,
         "healthy": sum(backend.healthy for backend in resource.backends) if counted else None,
         "total": len(resource.backends) if counted else None,

@@ -24,6 +24,23 @@ if TYPE_CHECKING:
 
 NAME = "GRPC_HEALTH"
 DEFAULT_TIMEOUT = 10.0
+# How the plugin (and the fleet's lines) write the options a diagnosis names.
+SPELLING: Mapping[str, str] = {
+    "tls": "--tls",
+    "no_tls": "leave out --tls",
+    "ca_cert": "--ca-cert",
+    "insecure": "--insecure",
+    "server_name": "--server-name",
+    "client_cert": "--client-cert",
+    "client_key": "--client-key",
+    "no_proxy": "--no-proxy",
+    "gzip": "--gzip",
+    "connect_timeout": "--connect-timeout",
+    "rpc_timeout": "--rpc-timeout",
+    "address": "-H",
+}
+# The diagnosis of a failure gets at most this long, and never past -t.
+DIAGNOSIS_BUDGET = 2.0
 
 
 # Every health status but SERVING means the service must not get traffic.
@@ -75,6 +92,16 @@ class PluginOptions:
     backends_warning: MinimumHealthy | None = None
     backends_critical: MinimumHealthy | None = None
     wait: float | None = None
+
+    @property
+    def diagnose_within(self) -> float:
+        """Seconds a failure's diagnosis may take: it ends before the -t backstop.
+
+        A connection fails at most the connect timeout after the start; what is left
+        of -t after that, less a margin for the output, bounds the diagnosis.
+        """
+        left = self.timeout - self.probe.connect_timeout - 0.2
+        return max(0.0, min(DIAGNOSIS_BUDGET, left))
 
     def state_for(self, status: HealthStatus) -> ServiceState:
         """The plugin state a health status maps to, overrides included."""

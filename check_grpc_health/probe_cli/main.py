@@ -32,16 +32,17 @@ from check_grpc_health.probe_cli.flags import (
     usage,
     validate,
 )
-from check_grpc_health.probe_cli.gotext import go_quote, log_line
+from check_grpc_health.probe_cli.gotext import go_quote, hide_header_values, log_line
 from check_grpc_health.probe_cli.process import Cancellation, Exit
 from check_grpc_health.probe_cli.verdicts import connect_failed, service_verdict
+from check_grpc_health.probe_cli.wording import diagnosed_reason
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_grpc_health.core.channel import HealthChannel
     from check_grpc_health.core.options import ProbeOptions
-    from check_grpc_health.core.results import ConnectFailure, ServiceResult
+    from check_grpc_health.core.results import ConnectFailure, HealthCheckError, ServiceResult
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,9 +95,9 @@ def _main(args: list[str], cancellation: Cancellation) -> int:
     if settings.verbose:
         for line in describe(settings):
             log_line(line)
-    # grpcio's C core logs handshake failures at INFO to stderr by default; the Go
-    # tool's stderr holds only its own lines. An explicit setting still wins.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    # grpcio's C core logs handshake failures at INFO, and proxy failures at ERROR, to
+    # stderr; the Go tool's stderr holds only its own lines. An explicit setting wins.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     return _run(settings, cancellation)
 
 
@@ -149,7 +150,7 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
     if options.tls is None or options.tls.verify:
         # Credentials are built (each file read once) before dialling, as Go does; the
         # channel does no I/O until it connects.
-        channel = _open_channel(options, cancellation)
+        channel = _open_channel(options, cancellation, snapshot=settings.verbose)
         if channel is None:
             return Exit.INVALID_ARGUMENTS
     # The no-verify pin needs the network to build its credentials, so its file errors
@@ -160,13 +161,18 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
     return _dial_and_check(settings, options, channel, started, cancellation)
 
 
-def _open_channel(options: ProbeOptions, cancellation: Cancellation) -> HealthChannel | None:
-    """The channel with its credentials, or None once the TLS failure is reported."""
+def _open_channel(
+    options: ProbeOptions, cancellation: Cancellation, *, snapshot: bool = False
+) -> HealthChannel | None:
+    """The channel with its credentials, or None once the TLS failure is reported.
+
+    ``snapshot``: read the sockets' state at a time-out, for the -v diagnosis.
+    """
     from check_grpc_health.core.channel import HealthChannel
     from check_grpc_health.core.results import InvalidArgument
 
     try:
-        return HealthChannel(options)
+        return HealthChannel(options, snapshot_sockets=snapshot)
     except InvalidArgument as error:
         cancellation.finish(
             Exit.INVALID_ARGUMENTS, f"failed to initialize tls credentials. error={error}"
@@ -228,9 +234,9 @@ def _dial_and_check(
     if channel is None:
         # The no-verify pin: its handshake counts against the one connect timeout.
         try:
-            channel = _open_channel(options, cancellation)
+            channel = _open_channel(options, cancellation, snapshot=settings.verbose)
         except ConnectFailure as failure:
-            return _connect_failed(settings, failure, cancellation)
+            return _connect_failed(settings, options, failure, deadline, cancellation)
         if channel is None:
             return Exit.INVALID_ARGUMENTS
     with channel:
@@ -246,10 +252,12 @@ def _check(
 ) -> int:
     from check_grpc_health.core.results import ConnectFailure
 
+    options = channel.options
     try:
         channel.connect(max(deadline - time.perf_counter_ns(), MILLISECOND) / SECOND)
     except ConnectFailure as failure:
-        return _connect_failed(settings, failure, cancellation)
+        channel.close()
+        return _connect_failed(settings, options, failure, deadline, cancellation)
     connect_time = time.perf_counter_ns() - started
     # Go's dial has returned here: a signal from now on cancels the RPC instead.
     cancellation.rpc_started()
@@ -258,10 +266,13 @@ def _check(
     try:
         result = channel.probe()
     except ConnectFailure as failure:
-        return _connect_failed(settings, failure, cancellation)
+        channel.close()
+        return _connect_failed(settings, options, failure, deadline, cancellation)
     outcome: ServiceResult = result.services[0]
     code, line = service_verdict(settings, outcome)
     if code != Exit.SERVING:
+        if outcome.error is not None and settings.verbose:
+            _log_diagnosis(settings, outcome.error, options)
         return cancellation.finish(code, line)
     lines = []
     if settings.verbose:
@@ -270,8 +281,38 @@ def _check(
     return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
 
 
-def _connect_failed(settings: Settings, failure: ConnectFailure, cancellation: Cancellation) -> int:
-    return cancellation.finish(Exit.CONNECTION_FAILURE, connect_failed(settings, failure))
+def _connect_failed(
+    settings: Settings,
+    options: ProbeOptions,
+    failure: ConnectFailure,
+    deadline: int,
+    cancellation: Cancellation,
+) -> int:
+    if failure.timed_out:
+        # Go's own line, byte for byte; the diagnosis only under -v.
+        if settings.verbose:
+            _log_diagnosis(settings, failure, options)
+        return cancellation.finish(Exit.CONNECTION_FAILURE, connect_failed(settings, failure))
+    # Go would wait out the connect timeout here; what is left of it bounds the diagnosis.
+    left = max(deadline - time.perf_counter_ns(), 0) / SECOND
+    if settings.verbose:
+        detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
+        log_line(f"grpc: {detail}")
+    reason = diagnosed_reason(settings, failure, options, time.monotonic() + left)
+    return cancellation.finish(Exit.CONNECTION_FAILURE, connect_failed(settings, failure, reason))
+
+
+def _log_diagnosis(settings: Settings, error: HealthCheckError, options: ProbeOptions) -> None:
+    """The -v line with the cause of a failure whose Go line stays as it is.
+
+    A server may echo header values in its error details: they are hidden here too.
+    """
+    from check_grpc_health.probe_cli.wording import VERBOSE_BUDGET
+
+    within = min(VERBOSE_BUDGET, options.connect_timeout)
+    words = diagnosed_reason(settings, error, options, time.monotonic() + within)
+    if words:
+        log_line(f"diagnosis: {words}")
 
 
 def _spiffe_unsupported() -> str:

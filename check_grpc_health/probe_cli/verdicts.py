@@ -18,14 +18,18 @@ if TYPE_CHECKING:
     from check_grpc_health.probe_cli.flags import Settings
 
 
-def connect_failed(settings: Settings, failure: ConnectFailure) -> str:
-    """``timeout: failed to connect service ...`` or ``error: failed to connect ...``."""
+def connect_failed(settings: Settings, failure: ConnectFailure, reason: str | None = None) -> str:
+    """``timeout: failed to connect service ...`` or ``error: failed to connect ...``.
+
+    ``reason`` is the diagnosed cause and fix of a fail-fast failure (Go never prints
+    these lines: it waits out the connect timeout); without it, grpcio's own text.
+    """
     if failure.timed_out:
         return (
             f"timeout: failed to connect service {go_quote(settings.addr)} "
             f"within {format_duration(settings.connect_timeout)}"
         )
-    detail = hide_header_values(failure.detail or str(failure), settings.rpc_headers)
+    detail = reason or hide_header_values(failure.detail or str(failure), settings.rpc_headers)
     return f"error: failed to connect service at {go_quote(settings.addr)}: {detail}"
 
 

@@ -30,6 +30,7 @@ from check_grpc_health.probe_cli.gotext import (
 )
 from check_grpc_health.probe_cli.process import Exit
 from check_grpc_health.probe_cli.verdicts import connect_failed, rpc_failed, service_verdict
+from check_grpc_health.probe_cli.wording import diagnosed_reason
 
 if TYPE_CHECKING:
     from check_grpc_health.core.options import ProbeOptions
@@ -48,6 +49,8 @@ RETRY_INTERVAL = 0.25
 # -watch without -wait: until the stream ends or a signal (grpc's longest deadline).
 _FOREVER = (2**31 - 1) / 1000
 _NOT_FOUND = go_status_error("NOT_FOUND", "unknown service")
+# How long past -wait's deadline the diagnosis of the last connection failure may take.
+_DIAGNOSIS_BUDGET = 0.1
 
 
 def wait_or_watch(settings: Settings, options: ProbeOptions, cancellation: Cancellation) -> int:
@@ -81,11 +84,15 @@ def wait_or_watch(settings: Settings, options: ProbeOptions, cancellation: Cance
         break
     if settings.watch:
         return cancellation.finish(follower.ending()[0])
-    return _waited(settings, result, follower, cancellation)
+    return _waited(settings, options, result, follower, cancellation)
 
 
 def _waited(
-    settings: Settings, result: WatchResult, follower: _Follower, cancellation: Cancellation
+    settings: Settings,
+    options: ProbeOptions,
+    result: WatchResult,
+    follower: _Follower,
+    cancellation: Cancellation,
 ) -> int:
     if result.reached:
         lines = []
@@ -94,8 +101,14 @@ def _waited(
             lines.append(f"waited {waited} for SERVING ({result.attempts} attempts)")
         return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
     if result.connect_failure is not None:
+        # The same words as one probe's, found within a short time past the deadline.
+        failure = result.connect_failure
+        reason = None
+        if not failure.timed_out:
+            within = min(_DIAGNOSIS_BUDGET, options.connect_timeout)
+            reason = diagnosed_reason(settings, failure, options, time.monotonic() + within)
         return cancellation.finish(
-            Exit.CONNECTION_FAILURE, connect_failed(settings, result.connect_failure)
+            Exit.CONNECTION_FAILURE, connect_failed(settings, failure, reason)
         )
     if result.outcomes:
         return cancellation.finish(*_verdict(settings, result.outcomes[0]))

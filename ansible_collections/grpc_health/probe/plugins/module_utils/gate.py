@@ -32,6 +32,7 @@ from ansible_collections.grpc_health.probe.plugins.module_utils.core.results imp
     HealthStatus,
     InvalidArgument,
     ProbeResult,
+    RpcFailure,
 )
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.targets import parse_target
 from ansible_collections.grpc_health.probe.plugins.module_utils.core.tls import TlsOptions
@@ -40,6 +41,22 @@ from ansible_collections.grpc_health.probe.plugins.module_utils.core.watch impor
 __all__ = ["GRPC_IMPORT_ERROR", "GateOutcome", "build_options", "run_gate"]
 
 WANTED = {"serving": HealthStatus.SERVING, "not_serving": HealthStatus.NOT_SERVING}
+# How the module writes the options a diagnosis names (the core knows only the keys).
+SPELLING = {
+    "tls": "tls: true",
+    "no_tls": "set tls: false",
+    "ca_cert": "ca_cert",
+    "insecure": "validate_certs: false",
+    "server_name": "server_name",
+    "client_cert": "client_cert",
+    "client_key": "client_key",
+    "no_proxy": "use_proxy: false",
+    "connect_timeout": "connect_timeout",
+    "rpc_timeout": "rpc_timeout",
+    "address": "host",
+}
+# A failure's diagnosis waits at most this long (and never longer than connect_timeout).
+DIAGNOSIS_BUDGET = 2.0
 _TLS_FILE_OPTIONS = ("ca_cert", "client_cert", "client_key", "server_name")
 
 
@@ -122,6 +139,7 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
         options = build_options(params)
     except HealthCheckError as error:
         return GateOutcome(False, str(error), _values(services, started, attempts=0))
+    within = min(DIAGNOSIS_BUDGET, options.connect_timeout)
     if delay:
         sleep(delay)
     if params.get("all_services"):
@@ -135,9 +153,15 @@ def run_gate(params: dict[str, Any], *, sleep: Any = time.sleep) -> GateOutcome:
     # As in ansible.builtin.wait_for, the timeout counts from the start, delay included.
     remaining = timeout - (time.monotonic() - started)
     if timeout == 0 or remaining <= 0:
-        return _check_once(options, wanted, started)
+        return _check_once(options, wanted, started, within)
     return _wait(
-        options, wanted, timeout=timeout, remaining=remaining, interval=interval, started=started
+        options,
+        wanted,
+        timeout=timeout,
+        remaining=remaining,
+        interval=interval,
+        started=started,
+        within=within,
     )
 
 
@@ -167,16 +191,20 @@ def _with_listed_services(
         return replace(options, services=("", *listed))
 
 
-def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> GateOutcome:
+def _check_once(
+    options: ProbeOptions, wanted: HealthStatus, started: float, within: float
+) -> GateOutcome:
     target = options.target.display
     try:
-        result = probe(options)
+        result = probe(options, diagnose_within=within)
     except InvalidArgument as error:  # e.g. an unreadable certificate file: nothing tried
-        return GateOutcome(False, str(error), _values(options.services, started, attempts=0))
+        values = _values(options.services, started, attempts=0, error=error)
+        return GateOutcome(False, explained(error), values)
     except HealthCheckError as error:  # one Check round, whose connection failed
-        values = _values(options.services, started, attempts=1, method="check")
-        return GateOutcome(False, str(error), values)
+        values = _values(options.services, started, attempts=1, method="check", error=error)
+        return GateOutcome(False, explained(error), values)
     statuses = {item.service: item.status for item in result.services}
+    failed = next((item.error for item in result.services if item.error is not None), None)
     values = _values(
         options.services,
         started,
@@ -184,6 +212,7 @@ def _check_once(options: ProbeOptions, wanted: HealthStatus, started: float) -> 
         result=result,
         method="check",
         connect_time=result.connect_time,
+        error=failed,
     )
     values["status"] = _status_names(statuses)
     if all(status is wanted for status in statuses.values()):
@@ -201,18 +230,23 @@ def _wait(
     remaining: float,
     interval: float,
     started: float,
+    within: float,
 ) -> GateOutcome:
     target = options.target.display
     try:
-        outcome = watch(options, wanted=wanted, timeout=remaining, interval=interval)
+        outcome = watch(
+            options, wanted=wanted, timeout=remaining, interval=interval, diagnose_within=within
+        )
     except HealthCheckError as error:
-        return GateOutcome(False, str(error), _values(options.services, started, attempts=0))
+        values = _values(options.services, started, attempts=0, error=error)
+        return GateOutcome(False, explained(error), values)
     values = _values(
         options.services,
         started,
         attempts=outcome.attempts,
         result=outcome.last_probe,
         method=outcome.method,
+        error=outcome.last_error,
         connect_time=outcome.connect_time,
     )
     values["status"] = _status_names(outcome.statuses)
@@ -223,7 +257,7 @@ def _wait(
     last_error = outcome.last_error
     if last_error is not None:
         reason = "last error" if isinstance(last_error, ConnectFailure) else "last RPC error"
-        message = f"{message} ({reason}: {last_error})"
+        message = f"{message} ({reason}: {explained(last_error)})"
     return GateOutcome(False, message, values)
 
 
@@ -234,6 +268,7 @@ def _values(
     attempts: int,
     result: ProbeResult | None = None,
     method: str | None = None,
+    error: HealthCheckError | None = None,
     connect_time: float | None = None,
 ) -> dict[str, Any]:
     """The module's return values; each one is documented in the module's RETURN.
@@ -242,6 +277,7 @@ def _values(
     which after a wait is only the last Check's wait on a connection already up.
     """
     return {
+        "diagnosis": _diagnosis(error),
         "status": dict.fromkeys(services),
         "elapsed": round(time.monotonic() - started, 3),
         "attempts": attempts,
@@ -252,6 +288,34 @@ def _values(
     }
 
 
+def _diagnosis(error: HealthCheckError | None) -> dict[str, Any] | None:
+    """The ``diagnosis`` return value: kind, cause, hint (module spelling), proxy."""
+    found = None if error is None else error.diagnosis
+    if found is None:
+        return None
+    return {
+        "kind": found.kind,
+        "cause": found.cause,
+        "hint": found.hint(SPELLING),
+        "proxy": found.proxy,
+    }
+
+
+def explained(error: HealthCheckError) -> str:
+    """The error's message, with grpcio's text given way to the diagnosis when there is one."""
+    found = error.diagnosis
+    if found is None or found.kind in ("other", "invalid_argument", "no_health_service"):
+        return str(error)
+    line = found.line(SPELLING)
+    if isinstance(error, ConnectFailure):
+        if error.timed_out:
+            return f"{error.message}: {line}"
+        return f"failed to connect to {error.target}: {line}"
+    if isinstance(error, RpcFailure) and error.code_name != "UNIMPLEMENTED":
+        return str(error)
+    return line
+
+
 def _status_names(statuses: dict[str, HealthStatus | None]) -> dict[str, str | None]:
     return {
         service: None if status is None else status.name for service, status in statuses.items()
@@ -259,11 +323,22 @@ def _status_names(statuses: dict[str, HealthStatus | None]) -> dict[str, str | N
 
 
 def _describe(statuses: dict[str, HealthStatus | None], errors: dict[str, Any]) -> str:
+    # Services that failed the same way are named once, together: "services 'a', 'b' ...".
+    failed: dict[str, list[str]] = {}
+    for service in statuses:
+        if service in errors:
+            error = errors[service]
+            failed.setdefault(f"{error.code_name} ({explained(error)})", []).append(service)
     parts = []
     for service, status in statuses.items():
         label = f"service {service!r}" if service else "overall health"
-        if service in errors:
-            parts.append(f"{label} {errors[service].code_name} ({errors[service]})")
-        else:
+        if service not in errors:
             parts.append(f"{label} {'no answer' if status is None else status.name}")
+            continue
+        problem = f"{errors[service].code_name} ({explained(errors[service])})"
+        alike = failed.pop(problem, [])
+        if len(alike) > 1:
+            label = "services " + ", ".join(repr(name) for name in alike)
+        if alike:
+            parts.append(f"{label} {problem}")
     return ", ".join(parts)

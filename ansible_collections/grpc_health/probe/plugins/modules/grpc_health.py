@@ -285,6 +285,37 @@ rpc_time:
   returned: always; V(null) when no C(Check) round succeeded
   type: float
   sample: 0.0023
+diagnosis:
+  description:
+    - Why the check failed, found after the failure (never on success), within O(connect_timeout)
+      and at most 2 seconds. A failed task says the same cause, with the fix, in its C(msg).
+    - V(null) when the check passed or failed without a diagnosis (for example an unhealthy
+      status, which needs none).
+  returned: always
+  type: dict
+  sample:
+    kind: tls_required
+    cause: the server speaks TLS
+    hint: "add tls: true"
+    proxy: null
+  contains:
+    kind:
+      description:
+        - A stable name of the cause, for example V(tls_required), V(plaintext_server),
+          V(cert_untrusted), V(name_mismatch), V(cert_expired), V(client_cert_required),
+          V(http1_server), V(refused), V(no_answer), V(silent_peer), V(name_not_found),
+          V(no_health_service), V(compression_unsupported), V(http2_not_grpc).
+      type: str
+    cause:
+      description: The cause in words, without option names.
+      type: str
+    hint:
+      description:
+        - What to change, naming this module's options; V(null) when there is nothing to set.
+      type: str
+    proxy:
+      description: The HTTP proxy the connection went through (credentials removed), or V(null).
+      type: str
 """
 
 from typing import Any  # noqa: E402

@@ -279,7 +279,15 @@ def test_tls_with_an_unknown_ca_fails_with_one_line(start_server, tls, run_modul
     )
     assert code == 1
     assert result["msg"].startswith(f"failed to connect to 127.0.0.1:{server.port}: ")
-    assert "CERTIFICATE_VERIFY_FAILED" in result["msg"]
+    assert result["msg"].endswith(
+        "is not signed by the CA file given; give ca_cert the CA that issued it, "
+        "or use validate_certs: false to skip verification, unsafe"
+    )
+    assert result["diagnosis"]["kind"] == "cert_untrusted"
+    assert result["diagnosis"]["hint"] == (
+        "give ca_cert the CA that issued it, or use validate_certs: false to skip "
+        "verification, unsafe"
+    )
     assert "\n" not in result["msg"]
 
 
@@ -311,8 +319,16 @@ def test_mutual_tls_without_client_certificate_fails(start_server, tls, run_modu
         {"host": "127.0.0.1", "port": server.port, "ca_cert": tls.ca_cert}
     )
     assert code == 1
-    assert result["msg"].startswith(f"failed to connect to 127.0.0.1:{server.port}")
-    assert "\n" not in result["msg"]
+    assert result["msg"] == (
+        f"failed to connect to 127.0.0.1:{server.port}: the server wants a client certificate "
+        "(mutual TLS); add client_cert FILE and client_key FILE"
+    )
+    assert result["diagnosis"] == {
+        "kind": "client_cert_required",
+        "cause": "the server wants a client certificate (mutual TLS)",
+        "hint": "add client_cert FILE and client_key FILE",
+        "proxy": None,
+    }
 
 
 def test_client_cert_requires_client_key(tls, run_module):
