@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -475,3 +476,26 @@ def test_the_textfile_is_replaced_whole_while_being_read(
     assert done.returncode == 2  # the services do not exist: CRITICAL, not a delivery error
     assert torn == []
     assert last.search(textfile.read_text())
+
+
+def test_a_connection_stopped_by_anothers_failure_counts_its_results_under_it(
+    tmp_path: Path,
+) -> None:
+    # Which connection meets a fatal problem first is a race; the count must not be.
+    import nagiosplugin
+
+    from check_grpc_health.fleet.file import read_fleet
+    from check_grpc_health.fleet.run import Outcome
+    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api, _Submitter
+
+    path = fleet_file(tmp_path, "web1!a: -H 127.0.0.1:1\nweb1!b: -H 127.0.0.1:1\n")
+    outcomes = [
+        Outcome(entry, nagiosplugin.Ok, "ok", {}) for entry in read_fleet(str(path), {}, 10.0)
+    ]
+    api = Icinga2Api("https://127.0.0.1:1", "127.0.0.1", 1, "fleet", "secret", None, "x", 60)
+    submitter = _Submitter(api, time.monotonic() + 10, None)
+    submitter.stopped_by = "https://127.0.0.1:1: certificate not trusted"
+    submitter.stop.set()
+    submitter.submit(outcomes)
+    assert submitter.fatal == {"https://127.0.0.1:1: certificate not trusted": 2}
+    assert (submitter.delivered, submitter.undelivered) == (0, 2)

@@ -200,6 +200,8 @@ class _Submitter:
         self.undelivered = 0
         self.rejected: list[tuple[int, str]] = []
         self.fatal: dict[str, int] = {}
+        # The problem that stopped every connection: the others' unsent results are its.
+        self.stopped_by: str | None = None
 
     def submit(self, share: list[Outcome]) -> None:
         """Submit ``share`` in order on one keep-alive connection."""
@@ -210,6 +212,7 @@ class _Submitter:
         try:
             for outcome in share:
                 if self.stop.is_set():
+                    self._count_unsent(self.stopped_by, len(share) - done)
                     break
                 body = json.dumps(result_body(outcome, self.api))
                 connection, status, answer = self._post(connection, body)
@@ -232,13 +235,19 @@ class _Submitter:
                         self.rejected.append((line, message))
                 done += 1
         except _Fatal as fatal:
-            self.stop.set()
             with self.lock:
-                self.fatal[str(fatal)] = self.fatal.get(str(fatal), 0) + len(share) - done
-                self.undelivered += len(share) - done
+                self.stopped_by = self.stopped_by or str(fatal)
+            self.stop.set()
+            self._count_unsent(str(fatal), len(share) - done)
         finally:
             if connection is not None:
                 connection.close()
+
+    def _count_unsent(self, problem: str | None, count: int) -> None:
+        with self.lock:
+            key = problem or "stopped"
+            self.fatal[key] = self.fatal.get(key, 0) + count
+            self.undelivered += count
 
     def _post(
         self, connection: http.client.HTTPSConnection | None, body: str
