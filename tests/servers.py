@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from concurrent import futures
@@ -257,3 +259,18 @@ def start_huge_response_server(size: int = 8 * 1024 * 1024) -> tuple[grpc.Server
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     return server, f"127.0.0.1:{port}"
+
+
+def require_unshare_mount() -> None:
+    """Skip (fail under CI) unless ``unshare --mount`` works: a private /etc/hosts needs it."""
+    import pytest
+
+    unshare = shutil.which("unshare")
+    works = unshare is not None and (
+        subprocess.run([unshare, "--mount", "true"], capture_output=True, check=False).returncode
+        == 0
+    )
+    if not works:
+        if os.environ.get("CI"):
+            pytest.fail("unshare --mount does not work here, and CI must run these tests")
+        pytest.skip("unshare --mount is not available (util-linux, as root)")

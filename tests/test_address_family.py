@@ -9,8 +9,6 @@ so which one answered proves which family the plugin used.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 import trustme
 from hardening import PLUGIN, Finished, cli_env, run_cli
+from servers import require_unshare_mount
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,15 +37,7 @@ FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 @pytest.fixture(scope="module")
 def private_names(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A hosts file and a resolv.conf whose name server does not exist."""
-    unshare = shutil.which("unshare")
-    works = unshare is not None and (
-        subprocess.run([unshare, "--mount", "true"], capture_output=True, check=False).returncode
-        == 0
-    )
-    if not works:
-        if os.environ.get("CI"):
-            pytest.fail("unshare --mount does not work here, and CI must run these tests")
-        pytest.skip("unshare --mount is not available (util-linux, as root)")
+    require_unshare_mount()
     base = tmp_path_factory.mktemp("names")
     (base / "hosts").write_text(HOSTS)
     (base / "resolv.conf").write_text("nameserver 127.0.0.9\noptions timeout:1 attempts:1\n")

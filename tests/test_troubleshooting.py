@@ -13,9 +13,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
-import os
 import re
-import shutil
 import socket
 import struct
 import subprocess
@@ -36,6 +34,7 @@ from servers import (
     SlowHealthServicer,
     black_hole,
     closed_port,
+    require_unshare_mount,
     start_health_server,
 )
 
@@ -432,15 +431,7 @@ def test_the_ansible_module_prints_the_row(
 
 def _name_files(lab: Lab) -> dict[str, str]:
     """A hosts file and one resolv.conf per DNS row; starts the NXDOMAIN server."""
-    unshare = shutil.which("unshare")
-    works = unshare is not None and (
-        subprocess.run([unshare, "--mount", "true"], capture_output=True, check=False).returncode
-        == 0
-    )
-    if not works:
-        if os.environ.get("CI"):
-            pytest.fail("unshare --mount does not work here, and CI must run these tests")
-        pytest.skip("unshare --mount is not available (util-linux, as root)")
+    require_unshare_mount()
     (lab.base / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
     files = {"hosts": str(lab.base / "hosts")}
     for server in (DNS_SERVER, NO_DNS_SERVER):

@@ -31,7 +31,7 @@ import ssl
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
-from check_grpc_health.core.tls import certificate_info
+from check_grpc_health.core.tls import certificate_info, connect_socket
 
 if TYPE_CHECKING:
     from check_grpc_health.core.results import CertificateInfo
@@ -112,19 +112,10 @@ def open_stream(
     With ``tunnel=False`` only the TCP connection to the proxy is made.
     """
     timeout = max(remaining(deadline), 0.001)
-    if target.unix_path is not None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(target.unix_path)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-    if target.host is None or target.port is None:
+    if target.unix_path is None and (target.host is None or target.port is None):
         raise OSError("no host and port to connect to")
-    if hop is None:
-        return socket.create_connection((target.host, target.port), timeout=timeout)
+    if hop is None or target.unix_path is not None:
+        return connect_socket(target, timeout)
     sock = socket.create_connection((hop.host, hop.port), timeout=timeout)
     if not tunnel:
         return sock

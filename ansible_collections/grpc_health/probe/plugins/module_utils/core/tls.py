@@ -186,7 +186,7 @@ def fetch_peer_certificate(
     context.set_alpn_protocols(["h2"])
     sni = server_name or (None if target.is_ip_literal else target.host)
     try:
-        with _connect_socket(target, timeout) as raw:
+        with connect_socket(target, timeout) as raw:
             raw.settimeout(timeout)
             with context.wrap_socket(raw, server_hostname=sni) as tls_socket:
                 der = tls_socket.getpeercert(binary_form=True)
@@ -209,7 +209,8 @@ def fetch_peer_certificate(
     return der, info
 
 
-def _connect_socket(target: Target, timeout: float) -> socket.socket:
+def connect_socket(target: Target, timeout: float) -> socket.socket:
+    """A plain TCP (or unix) connection to ``target``, for a handshake of our own."""
     if target.unix_path is not None:
         unix_socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         unix_socket.settimeout(timeout)
