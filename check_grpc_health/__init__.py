@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from check_grpc_health.core.results import (
         CertificateInfo,
         ConnectFailure,
+        Diagnosis,
         HealthCheckError,
         HealthStatus,
         InvalidArgument,
@@ -57,6 +58,7 @@ _PUBLIC = {
     "probe": "probe",
     "CertificateInfo": "results",
     "ConnectFailure": "results",
+    "Diagnosis": "results",
     "HealthCheckError": "results",
     "HealthStatus": "results",
     "InvalidArgument": "results",
@@ -74,6 +76,7 @@ __all__ = [
     "BackendResult",
     "CertificateInfo",
     "ConnectFailure",
+    "Diagnosis",
     "HealthChannel",
     "HealthCheckError",
     "HealthStatus",
