@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import http.server
 import json
+import os
 import re
 import socket
 import struct
@@ -52,9 +53,11 @@ SHOWN_PROXY = "127.0.0.1:3128"
 PROXY_VARIABLES = ("grpc_proxy", "https_proxy", "http_proxy", "no_grpc_proxy", "no_proxy")
 # The DNS rows: tools run in a mount namespace whose resolv.conf names our own DNS server
 # (answering NXDOMAIN to everything) or an address where none listens; the machine's
-# resolver is never asked.
-DNS_SERVER = "127.0.5.3"
-NO_DNS_SERVER = "127.0.5.4"
+# resolver is never asked. The addresses are this process's own, so that two test runs at
+# once (CI runs two Pythons side by side) never bind the same one.
+_PID_OCTETS = f"{os.getpid() // 254 % 256}.{os.getpid() % 254 + 1}"
+DNS_SERVER = f"127.53.{_PID_OCTETS}"
+NO_DNS_SERVER = f"127.54.{_PID_OCTETS}"
 UNKNOWN_NAME = "nosuch.test:50051"
 MODULE = "ansible_collections.grpc_health.probe.plugins.modules.grpc_health"
 NOT_APPLICABLE = "(no such option)"
