@@ -27,6 +27,7 @@ from daemons.prometheus import (
 )
 from servers import (
     HealthServer,
+    HoldingServicer,
     RawListener,
     black_hole,
     closed_port,
@@ -58,6 +59,15 @@ def start_server() -> Iterator[Callable[..., HealthServer]]:
 def server(start_server: Callable[..., HealthServer]) -> HealthServer:
     """A plaintext server: overall health SERVING, ``ready`` SERVING, ``down`` NOT_SERVING."""
     return start_server(statuses={"": 1, "ready": 1, "down": 2, "unknown": 0})
+
+
+@pytest.fixture
+def held(start_server: Callable[..., HealthServer]) -> Iterator[tuple[HoldingServicer, str]]:
+    """A server whose Checks hang until ``servicer.release`` is set; its address."""
+    servicer = HoldingServicer()
+    server = start_server(servicer=servicer)
+    yield servicer, server.address
+    servicer.release.set()
 
 
 @pytest.fixture

@@ -43,6 +43,20 @@ class SlowHealthServicer(health.HealthServicer):
         return super().Check(request, context)
 
 
+class HoldingServicer(health.HealthServicer):
+    """Holds every Check until released (at most 30 s), and tells when one has arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def Check(self, request: Any, context: Any) -> Any:
+        self.entered.set()
+        self.release.wait(30)
+        return super().Check(request, context)
+
+
 class NoWatchHealthServicer(health.HealthServicer):
     """A health service whose Watch is UNIMPLEMENTED, as in many older servers."""
 

@@ -21,18 +21,17 @@ import subprocess
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from grpc_health.v1 import health
 from hardening import PLUGIN, PROBE, Finished, cli_env
 from servers import RawListener, black_hole
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
     from socket import socket
 
-    from servers import HealthServer
+    from servers import HealthServer, HoldingServicer
 
 PROMPT = 1.5
 SIGNALS = [
@@ -40,28 +39,6 @@ SIGNALS = [
     pytest.param(signal.SIGINT, id="SIGINT"),
 ]
 GO_NAMES = {signal.SIGTERM: "terminated", signal.SIGINT: "interrupt"}
-
-
-class HeldServicer(health.HealthServicer):
-    """Holds every Check until released (at most 30 s), and tells when one arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def Check(self, request: Any, context: Any) -> Any:
-        self.entered.set()
-        self.release.wait(30)
-        return super().Check(request, context)
-
-
-@pytest.fixture
-def held(start_server: Callable[..., HealthServer]) -> Iterator[tuple[HeldServicer, str]]:
-    servicer = HeldServicer()
-    server = start_server(servicer=servicer)
-    yield servicer, server.address
-    servicer.release.set()
 
 
 @pytest.fixture
@@ -159,7 +136,7 @@ def test_probe_signal_during_the_tls_pin_handshake(
 
 
 @pytest.mark.parametrize("signum", SIGNALS)
-def test_plugin_signal_during_a_slow_rpc(held: tuple[HeldServicer, str], signum: int) -> None:
+def test_plugin_signal_during_a_slow_rpc(held: tuple[HoldingServicer, str], signum: int) -> None:
     servicer, address = held
     done, after = signal_on([PLUGIN, "-H", address, "-t", "60"], servicer.entered, signum)
     done.assert_clean()
@@ -168,7 +145,7 @@ def test_plugin_signal_during_a_slow_rpc(held: tuple[HeldServicer, str], signum:
 
 
 @pytest.mark.parametrize("signum", SIGNALS)
-def test_probe_signal_during_a_slow_rpc(held: tuple[HeldServicer, str], signum: int) -> None:
+def test_probe_signal_during_a_slow_rpc(held: tuple[HoldingServicer, str], signum: int) -> None:
     servicer, address = held
     argv = [PROBE, f"-addr={address}", "-rpc-timeout=60s"]
     done, after = signal_on(argv, servicer.entered, signum)

@@ -13,7 +13,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from servers import HealthServer, HoldingServicer
 
 PLUGIN = str(Path(sys.executable).parent / "check_grpc_health")
 SECRET = "Bearer s3cret-token-value"
@@ -49,34 +48,12 @@ def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-class GateServicer(health.HealthServicer):
-    """Holds each Check until released (or 10 s), and tells when one has arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def Check(self, request: Any, context: Any) -> Any:
-        self.entered.set()
-        self.release.wait(10)
-        return super().Check(request, context)
-
-
 class EchoingDenyServicer(health.HealthServicer):
     """A careless server that echoes the caller's token in its error details."""
 
     def Check(self, request: Any, context: Any) -> Any:
         token = dict(context.invocation_metadata()).get("authorization", "")
         context.abort(__import__("grpc").StatusCode.PERMISSION_DENIED, f"token {token} denied")
-
-
-@pytest.fixture
-def gate(start_server: Callable[..., HealthServer]) -> tuple[GateServicer, str]:
-    servicer = GateServicer()
-    server = start_server(servicer=servicer)
-    yield servicer, server.address  # type: ignore[misc]
-    servicer.release.set()
 
 
 def test_exit_codes_and_status_lines(server: HealthServer) -> None:
@@ -297,9 +274,9 @@ def test_user_agent_reaches_the_server_and_gzip_works(
 
 @pytest.mark.parametrize(("sig", "name"), [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")])
 def test_signal_during_the_rpc_prints_one_line_and_exits_unknown(
-    gate: tuple[GateServicer, str], sig: signal.Signals, name: str
+    held: tuple[HoldingServicer, str], sig: signal.Signals, name: str
 ) -> None:
-    servicer, address = gate
+    servicer, address = held
     process = subprocess.Popen(
         [PLUGIN, "-H", address, "-t", "30"],
         stdout=subprocess.PIPE,
@@ -319,8 +296,8 @@ def test_signal_during_the_rpc_prints_one_line_and_exits_unknown(
     )
 
 
-def test_signal_in_json_mode_prints_json(gate: tuple[GateServicer, str]) -> None:
-    servicer, address = gate
+def test_signal_in_json_mode_prints_json(held: tuple[HoldingServicer, str]) -> None:
+    servicer, address = held
     process = subprocess.Popen(
         [PLUGIN, "-H", address, "--json"], stdout=subprocess.PIPE, text=True, env=plugin_env()
     )
@@ -336,8 +313,8 @@ def test_signal_in_json_mode_prints_json(gate: tuple[GateServicer, str]) -> None
     )
 
 
-def test_overall_timeout_is_a_hard_backstop(gate: tuple[GateServicer, str]) -> None:
-    _, address = gate
+def test_overall_timeout_is_a_hard_backstop(held: tuple[HoldingServicer, str]) -> None:
+    _, address = held
     started = time.monotonic()
     done = run("-H", address, "-t", "0.5", "--rpc-timeout", "20")
     assert time.monotonic() - started < 3
@@ -353,9 +330,9 @@ def test_overall_timeout_is_a_hard_backstop(gate: tuple[GateServicer, str]) -> N
 
 
 def test_overall_timeout_line_carries_time_with_the_thresholds(
-    gate: tuple[GateServicer, str],
+    held: tuple[HoldingServicer, str],
 ) -> None:
-    _, address = gate
+    _, address = held
     done = run("-H", address, "-t", "0.5", "--rpc-timeout", "20", "-w", "0.2", "-c", "@0.1:0.3")
     assert done.returncode == 2
     assert re.fullmatch(

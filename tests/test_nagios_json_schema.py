@@ -10,20 +10,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
-import pytest
-from grpc_health.v1 import health
 from test_nagios_cli import PLUGIN, plugin_env, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from servers import HealthServer, HoldingServicer
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "schema" / "check_grpc_health.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text("utf-8"))
@@ -45,20 +42,6 @@ def as_json(*argv: str, code: int) -> dict[str, Any]:
     assert (done.returncode, done.stderr) == (code, ""), done.stdout
     assert done.stdout.count("\n") == 1
     return valid(json.loads(done.stdout))
-
-
-class HoldingServicer(health.HealthServicer):
-    """Holds every Check for up to 10 s, and tells when one has arrived."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def Check(self, request: Any, context: Any) -> Any:
-        self.entered.set()
-        self.release.wait(10)
-        return super().Check(request, context)
 
 
 def test_the_schema_is_a_valid_json_schema() -> None:
@@ -142,24 +125,16 @@ def test_certificate(tls_server: HealthServer, tls_material: TlsMaterial) -> Non
     assert document["certificate"]["days_left"] > 30
 
 
-@pytest.fixture
-def holding(start_server: Callable[..., HealthServer]) -> tuple[HoldingServicer, str]:
-    servicer = HoldingServicer()
-    server = start_server(servicer=servicer)
-    yield servicer, server.address  # type: ignore[misc]
-    servicer.release.set()
-
-
-def test_backstop_line(holding: tuple[HoldingServicer, str]) -> None:
-    _, address = holding
+def test_backstop_line(held: tuple[HoldingServicer, str]) -> None:
+    _, address = held
     document = as_json("-H", address, "-t", "0.5", "--rpc-timeout", "20", code=2)
     assert document["error"] == "no result within the 0.5s timeout (-t)"
     assert document["target"] == address
     assert document["time"] >= 0.5
 
 
-def test_signal(holding: tuple[HoldingServicer, str]) -> None:
-    servicer, address = holding
+def test_signal(held: tuple[HoldingServicer, str]) -> None:
+    servicer, address = held
     process = subprocess.Popen(
         [PLUGIN, "-H", address, "--json"], stdout=subprocess.PIPE, text=True, env=plugin_env()
     )
