@@ -12,14 +12,19 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -288,3 +293,21 @@ def require_unshare_mount() -> None:
         if os.environ.get("CI"):
             pytest.fail("unshare --mount does not work here, and CI must run these tests")
         pytest.skip("unshare --mount is not available (util-linux, as root)")
+
+
+@contextlib.contextmanager
+def demo_serving(command: str) -> Iterator[None]:
+    """Run a page's ``check-grpc-health-demo serve ...`` line until the block ends."""
+    assert command.startswith("check-grpc-health-demo serve ")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "check-grpc-health-demo"), *command.split()[1:]],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("serving grpc.health.v1 on 127.0.0.1:")
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from servers import closed_port
+from servers import closed_port, demo_serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,18 +26,8 @@ def shell_blocks() -> list[str]:
 def demo_port() -> Iterator[int]:
     """The page's demo server, started as the page says but on a free port."""
     port = closed_port()
-    command = shell_blocks()[0].strip().replace("50051", str(port))
-    assert command.startswith("check-grpc-health-demo serve ")
-    process = subprocess.Popen(
-        [str(BIN / "check-grpc-health-demo"), *command.split()[1:]],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("serving grpc.health.v1 on 127.0.0.1:")
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    with demo_serving(shell_blocks()[0].strip().replace("50051", str(port))):
+        yield port
 
 
 def run(command: str, port: int, cwd: Path) -> subprocess.CompletedProcess[str]:

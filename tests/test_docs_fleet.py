@@ -16,7 +16,7 @@ from daemons.icinga2 import icinga2_binary, make_data_dir, validate
 from daemons.nagios import OBJECTS, _main_config, nagios4_binary
 from daemons.process import find_binary
 from daemons.prometheus import promtool_binary
-from servers import closed_port
+from servers import closed_port, demo_serving
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,18 +57,8 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 def demo_port() -> Iterator[int]:
     """The page's demo server, started as the page says but on a free port."""
     port = closed_port()
-    command = blocks("sh")[0].strip().replace("50051", str(port))
-    assert command.startswith("check-grpc-health-demo serve ")
-    process = subprocess.Popen(
-        [str(BIN / "check-grpc-health-demo"), *command.split()[1:]],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("serving grpc.health.v1 on 127.0.0.1:")
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    with demo_serving(blocks("sh")[0].strip().replace("50051", str(port))):
+        yield port
 
 
 def test_the_labelled_fleet_example(demo_port: int, tmp_path: Path) -> None:
