@@ -19,7 +19,13 @@ from check_grpc_health.core.results import HealthStatus, InvalidArgument
 from check_grpc_health.core.targets import parse_target
 from check_grpc_health.core.tls import TlsOptions
 from check_grpc_health.plugin.metadata import read_metadata_env, read_metadata_file
-from check_grpc_health.plugin.options import DEFAULT_TIMEOUT, OutputMode, PluginOptions, Thresholds
+from check_grpc_health.plugin.options import (
+    ANY,
+    DEFAULT_TIMEOUT,
+    OutputMode,
+    PluginOptions,
+    Thresholds,
+)
 from check_grpc_health.plugin.thresholds import parse_days
 from check_grpc_health.plugin.thresholds import parse_range as _parse_range
 
@@ -255,12 +261,8 @@ def parse_arguments(argv: Sequence[str], environ: Mapping[str, str] | None = Non
         )
     tls = _tls_options(args)
     cert_days = Thresholds(
-        parse_days("--cert-warning", args.cert_warning)
-        if args.cert_warning
-        else nagiosplugin.Range(),
-        parse_days("--cert-critical", args.cert_critical)
-        if args.cert_critical
-        else nagiosplugin.Range(),
+        parse_days("--cert-warning", args.cert_warning) if args.cert_warning else ANY,
+        parse_days("--cert-critical", args.cert_critical) if args.cert_critical else ANY,
     )
     wants_certificate = bool(args.cert_warning or args.cert_critical)
     metadata = [parse_metadata(entry, number) for number, entry in enumerate(args.metadata, 1)]

@@ -60,12 +60,17 @@ class OutputMode(enum.Enum):
     JSON = "json"
 
 
+# No threshold: the empty range, which every value matches. Ranges are immutable, so
+# one serves every option and every fleet line.
+ANY = nagiosplugin.Range()
+
+
 @dataclass(frozen=True, slots=True)
 class Thresholds:
     """A warning and a critical Nagios range for one metric."""
 
-    warning: nagiosplugin.Range = field(default_factory=nagiosplugin.Range)
-    critical: nagiosplugin.Range = field(default_factory=nagiosplugin.Range)
+    warning: nagiosplugin.Range = ANY
+    critical: nagiosplugin.Range = ANY
 
 
 @dataclass(frozen=True, slots=True)

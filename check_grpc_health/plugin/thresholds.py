@@ -15,6 +15,7 @@ from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.text import decimal
 
 _RANGE_EXAMPLES = "e.g. 0.5, 10:, ~:1 or @0.2:0.4"
+_WORDED: dict[DecimalRange, str] = {}
 
 
 class DecimalRange(nagiosplugin.Range):
@@ -25,6 +26,14 @@ class DecimalRange(nagiosplugin.Range):
     """
 
     __slots__ = ()
+
+    def __str__(self) -> str:
+        # Ranges are immutable and few (the fleet's lines share them), but printed in
+        # the perfdata of every check: each is worded once.
+        text = _WORDED.get(self)
+        if text is None:
+            text = _WORDED[self] = self._format()
+        return text
 
     def _format(self, omit_zero_start: bool = True) -> str:
         parts = ["@"] if self.invert else []
