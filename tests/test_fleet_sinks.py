@@ -17,6 +17,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from conftest import TlsMaterial
     from daemons.icinga2_api import Icinga2Api
     from daemons.nagios import Nagios4
     from daemons.prometheus import NodeExporter
@@ -432,6 +433,37 @@ def test_prometheus_text_passes_promtool_and_node_exporter_serves_the_textfile(
         re.MULTILINE,
     )
     assert re.search(r"^grpc_health_last_run_timestamp_seconds \d\.\d+e\+09$", scraped, re.M)
+
+
+def test_prometheus_carries_the_certificate_expiry_and_tls_version_where_known(
+    promtool_check_metrics: Callable[[str], tuple[int, str]],
+    tmp_path: Path,
+    tls_server: HealthServer,
+    server: HealthServer,
+    tls_material: TlsMaterial,
+) -> None:
+    from cryptography import x509
+
+    certificate = x509.load_pem_x509_certificate(tls_material.server_cert.read_bytes())
+    expires = certificate.not_valid_after_utc.timestamp()
+    ca = tls_material.ca_cert
+    path = fleet_file(
+        tmp_path,
+        f"web1!tls: -H {tls_server.address} --ca-cert {ca} --cert-warning 30\n"
+        f"web1!plain: -H {server.address}\n",
+    )
+    printed = fleet(str(path), "--format", "prometheus")
+    assert (printed.returncode, printed.stderr) == (0, "")
+    assert promtool_check_metrics(printed.stdout) == (0, "")
+    tls = f'name="web1!tls",target="{tls_server.address}"'
+    samples = dict(line.rsplit(" ", 1) for line in printed.stdout.splitlines() if line[0] != "#")
+    assert float(samples[f"grpc_health_tls_certificate_expiry_timestamp_seconds{{{tls}}}"]) == (
+        expires
+    )
+    version = f'grpc_health_tls_version_info{{name="web1!tls",target="{tls_server.address}",'
+    assert samples[f'{version}version="TLS 1.3"}}'] == "1"
+    # Without TLS facts there is neither series for the line.
+    assert [key for key in samples if "web1!plain" in key and "_tls_" in key] == []
 
 
 def test_an_unwritable_textfile_folder_is_one_line_and_the_table_still_prints(

@@ -136,13 +136,19 @@ class RpcFailure(HealthCheckError):
 
 
 class CertificateInfo(NamedTuple):
-    """Facts about the certificate a TLS server presented."""
+    """Facts about the certificate a TLS server presented.
+
+    ``tls_version`` (``"TLS 1.3"``) is the version the handshake that fetched the
+    certificate agreed on, when one did; grpcio does not tell which version its own
+    connection uses.
+    """
 
     subject: str
     issuer: str
     sans: tuple[str, ...]
     not_after: datetime.datetime
     days_left: float
+    tls_version: str | None = None
 
 
 class ServiceResult(NamedTuple):

@@ -100,6 +100,7 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
             "sans": list(info.sans),
             "not_after": info.not_after.isoformat(),
             "days_left": info.days_left,
+            "tls_version": info.tls_version,
         }
     return {
         "state": state_name(check.state),

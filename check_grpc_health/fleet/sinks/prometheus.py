@@ -18,6 +18,8 @@ All values are gauges in base units:
 - ``grpc_health_duration_seconds{phase}``: ``connect``, ``rpc`` and ``total``;
 - ``grpc_health_tls_certificate_expiry_timestamp_seconds``: when the server's certificate
   expires, where the check learnt it (``--cert-warning``/``--cert-critical``, ``--insecure``);
+- ``grpc_health_tls_version_info{version}``: 1, with the TLS version (``TLS 1.3``) the
+  handshake that fetched the certificate agreed on, where the check learnt it;
 - ``grpc_health_backends_healthy`` and ``grpc_health_backends``: with ``--all-addresses``;
 - ``grpc_health_last_run_timestamp_seconds``: when the fleet ran, for staleness alerts.
 """
@@ -51,6 +53,10 @@ FAMILIES = (
     (
         "grpc_health_tls_certificate_expiry_timestamp_seconds",
         "When the server's TLS certificate expires (Unix time)",
+    ),
+    (
+        "grpc_health_tls_version_info",
+        "TLS version of the handshake that fetched the server's certificate, as a label",
     ),
     ("grpc_health_backends_healthy", "Healthy backends behind the name (--all-addresses)"),
     ("grpc_health_backends", "Backends behind the name (--all-addresses)"),
@@ -103,6 +109,8 @@ def _line_samples(
         if expiry.tzinfo is None:
             expiry = expiry.replace(tzinfo=datetime.timezone.utc)
         yield "grpc_health_tls_certificate_expiry_timestamp_seconds", line, expiry.timestamp()
+    if certificate and certificate.get("tls_version"):
+        yield "grpc_health_tls_version_info", dict(line, version=certificate["tls_version"]), 1
     if document.get("total") is not None:
         yield "grpc_health_backends_healthy", line, document.get("healthy", 0)
         yield "grpc_health_backends", line, document["total"]

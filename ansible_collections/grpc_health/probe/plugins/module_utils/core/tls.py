@@ -234,7 +234,10 @@ def _describe(tls_socket: ssl.SSLSocket) -> CertificateInfo | None:
     chain = tls_socket._sslobj.get_unverified_chain()  # type: ignore[attr-defined]
     if not chain:
         return None
-    return certificate_info(chain[0].get_info())
+    version = tls_socket.version()
+    # "TLSv1.3" as Prometheus exporters write it: "TLS 1.3".
+    named = None if version is None else _VERSIONS.get(version, version)
+    return certificate_info(chain[0].get_info())._replace(tls_version=named)
 
 
 def certificate_info(decoded: dict[str, Any]) -> CertificateInfo:
@@ -268,4 +271,11 @@ _SHORT_NAMES = {
     "countryName": "C",
     "localityName": "L",
     "stateOrProvinceName": "ST",
+}
+
+_VERSIONS = {
+    "TLSv1": "TLS 1.0",
+    "TLSv1.1": "TLS 1.1",
+    "TLSv1.2": "TLS 1.2",
+    "TLSv1.3": "TLS 1.3",
 }
