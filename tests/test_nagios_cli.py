@@ -202,6 +202,22 @@ def test_json_certificate_facts(tls_server: HealthServer, tls_material: TlsMater
     assert "DNS:health.example.test" in certificate["sans"]
     assert certificate["days_left"] > 30
     assert certificate["not_after"].endswith("+00:00")
+    assert certificate["tls_version"] == "TLS 1.3"
+
+
+def test_verbose_names_the_certificate_and_tls_version(
+    tls_server: HealthServer, tls_material: TlsMaterial
+) -> None:
+    from cryptography import x509
+
+    pem = tls_material.server_cert.read_bytes()
+    expires = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+    ca = str(tls_material.ca_cert)
+    done = run("-H", tls_server.address, "--ca-cert", ca, "--cert-warning", "30", "-v")
+    assert done.returncode == 0, done.stdout
+    line = next(item for item in done.stdout.splitlines() if item.startswith("certificate: "))
+    assert line.startswith("certificate: subject O=trustme")
+    assert line.endswith(f"expires {expires:%Y-%m-%d %H:%M:%S} UTC, TLS 1.3")
 
 
 def test_quiet_prints_nothing_when_ok(server: HealthServer) -> None:

@@ -251,9 +251,10 @@ class HealthSummary(nagiosplugin.Summary):
             assert isinstance(resource, HealthResource)
             info = resource.result.certificate if resource.result else None
             if info is not None:
+                version = f", {info.tls_version}" if info.tls_version else ""
                 yield (
                     f"certificate: subject {info.subject}, issuer {info.issuer}, "
-                    f"expires {info.not_after:%Y-%m-%d %H:%M:%S} UTC"
+                    f"expires {info.not_after:%Y-%m-%d %H:%M:%S} UTC{version}"
                 )
 
 
