@@ -174,6 +174,7 @@ def test_json_for_failures_and_bad_arguments(closed_address: str) -> None:
         "time": None,
         "connect_time": None,
         "rpc_time": None,
+        "wait": None,
         "certificate": None,
         "perfdata": "",
         "diagnosis": None,

@@ -167,3 +167,24 @@ def test_console_script_prints_one_line_with_wait_perfdata(server: HealthServer)
         r"time=[0-9.]+s;;;0 wait=[0-9.]+s;;;0\n"
     )
     assert re.fullmatch(pattern, done.stdout), done.stdout
+
+
+def test_json_says_how_long_the_check_waited(server: HealthServer) -> None:
+    import json
+
+    from check_grpc_health.plugin.document import json_document
+
+    server.set("app", NOT_SERVING)
+    later(0.5, lambda: server.set("app", SERVING))
+    waited = json_document(judge("-H", server.address, "-s", "app", "--wait", "10", "-t", "12"))
+    assert waited["state"] == "OK"
+    assert 0.3 <= waited["wait"] < 10
+    assert f"wait={waited['wait']:.6f}".rstrip("0") in waited["perfdata"]
+    done = subprocess.run(
+        [PLUGIN, "-H", server.address, "-s", "app", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert json.loads(done.stdout)["wait"] is None

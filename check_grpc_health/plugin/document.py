@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def failure_document(state: ServiceState, message: str) -> dict[str, Any]:
     """The ``--json`` object when there is no check result: same keys, empty values."""
     document: dict[str, Any] = dict.fromkeys(
-        ("target", "time", "connect_time", "rpc_time", "certificate", "healthy", "total")
+        ("target", "time", "connect_time", "rpc_time", "wait", "certificate", "healthy", "total")
     )
     document.update(
         state=state_name(state),
@@ -102,6 +102,8 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
             "days_left": info.days_left,
             "tls_version": info.tls_version,
         }
+    # --wait: how long the check waited for SERVING.
+    waited = check.results["wait"].metric if "wait" in check.results else None
     return {
         "state": state_name(check.state),
         "exit_code": check.exitcode,
@@ -111,6 +113,7 @@ def json_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "time": round(resource.elapsed, 6) if result or failure else None,
         "connect_time": round(result.connect_time, 6) if result else None,
         "rpc_time": round(result.rpc_time, 6) if result else None,
+        "wait": None if waited is None else round(waited.value, 6),
         "certificate": certificate,
         "error": error,
         "perfdata": " ".join(check.perfdata),
@@ -170,6 +173,7 @@ def backends_document(check: nagiosplugin.Check) -> dict[str, Any]:
         "time": round(resource.elapsed, 6) if counted or resource.failure else None,
         "connect_time": None,
         "rpc_time": None,
+        "wait": None,
         "certificate": None,
         "error": error,
         "perfdata": " ".join(check.perfdata),
