@@ -357,6 +357,14 @@ def test_a_long_command_is_shortened_to_one_atomic_write(
 # -- Prometheus --------------------------------------------------------------------------
 
 
+def prometheus_text(promtool_check_metrics: Callable[[str], tuple[int, str]], path: Path) -> str:
+    """The fleet's ``--format prometheus`` output of a healthy fleet, which promtool accepts."""
+    printed = fleet(str(path), "--format", "prometheus")
+    assert (printed.returncode, printed.stderr) == (0, "")
+    assert promtool_check_metrics(printed.stdout) == (0, "")
+    return printed.stdout
+
+
 def test_prometheus_counts_backends_only_for_all_addresses(
     promtool_check_metrics: Callable[[str], tuple[int, str]],
     tmp_path: Path,
@@ -364,15 +372,15 @@ def test_prometheus_counts_backends_only_for_all_addresses(
 ) -> None:
     server = start_server()
     port = server.address.rpartition(":")[2]
-    path = fleet_file(
-        tmp_path,
-        f"web1!backends: -H 127.0.0.1:{port} --all-addresses -4\n"
-        f"web1!single: -H {server.address}\n",
+    text = prometheus_text(
+        promtool_check_metrics,
+        fleet_file(
+            tmp_path,
+            f"web1!backends: -H 127.0.0.1:{port} --all-addresses -4\n"
+            f"web1!single: -H {server.address}\n",
+        ),
     )
-    printed = fleet(str(path), "--format", "prometheus")
-    assert (printed.returncode, printed.stderr) == (0, "")
-    assert promtool_check_metrics(printed.stdout) == (0, "")
-    lines = printed.stdout.splitlines()
+    lines = text.splitlines()
     backends = 'name="web1!backends",target="127.0.0.1:' + port + '"'
     single = f'name="web1!single",target="{server.address}"'
     for sample in (
@@ -447,16 +455,16 @@ def test_prometheus_carries_the_certificate_expiry_and_tls_version_where_known(
     certificate = x509.load_pem_x509_certificate(tls_material.server_cert.read_bytes())
     expires = certificate.not_valid_after_utc.timestamp()
     ca = tls_material.ca_cert
-    path = fleet_file(
-        tmp_path,
-        f"web1!tls: -H {tls_server.address} --ca-cert {ca} --cert-warning 30\n"
-        f"web1!plain: -H {server.address}\n",
+    text = prometheus_text(
+        promtool_check_metrics,
+        fleet_file(
+            tmp_path,
+            f"web1!tls: -H {tls_server.address} --ca-cert {ca} --cert-warning 30\n"
+            f"web1!plain: -H {server.address}\n",
+        ),
     )
-    printed = fleet(str(path), "--format", "prometheus")
-    assert (printed.returncode, printed.stderr) == (0, "")
-    assert promtool_check_metrics(printed.stdout) == (0, "")
     tls = f'name="web1!tls",target="{tls_server.address}"'
-    samples = dict(line.rsplit(" ", 1) for line in printed.stdout.splitlines() if line[0] != "#")
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines() if line[0] != "#")
     assert float(samples[f"grpc_health_tls_certificate_expiry_timestamp_seconds{{{tls}}}"]) == (
         expires
     )
