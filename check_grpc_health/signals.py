@@ -21,6 +21,9 @@ def hold_signals() -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, HELD_SIGNALS)
 
 
-def release_signals() -> None:
-    """Unblock SIGTERM and SIGINT, delivering any that arrived while they were held."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)
+def release_signals() -> set[int]:
+    """Unblock SIGTERM and SIGINT, delivering any that arrived while they were held.
+
+    Returns the signal mask from before, for a caller that puts it back.
+    """
+    return signal.pthread_sigmask(signal.SIG_UNBLOCK, HELD_SIGNALS)

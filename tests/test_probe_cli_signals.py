@@ -95,3 +95,26 @@ def test_signal_during_rpc_exits_3(blocking_server: HealthServer) -> None:
         "cancellation received (signal: terminated)",
         "error: health rpc failed: rpc error: code = Canceled desc = context canceled",
     ]
+
+
+def test_in_process_the_probe_gives_back_the_callers_handlers_and_signal_mask(
+    server: HealthServer,
+) -> None:
+    from check_grpc_health.probe_cli.main import main
+
+    def mine(number: int, frame: object) -> None:
+        raise AssertionError("no signal was sent")
+
+    before = {number: signal.signal(number, mine) for number in (signal.SIGTERM, signal.SIGINT)}
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        assert main([f"-addr={server.address}"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is mine
+        # The probe unblocks the signals while it runs (the console script holds them
+        # from start-up); afterwards the caller's mask is back, whatever it was.
+        assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == blocked | {signal.SIGINT}
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        for number, handler in before.items():
+            signal.signal(number, handler)

@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Signals are handled from the first moment: a Ctrl-C while parsing must not end
     # in a KeyboardInterrupt traceback.
     with Cancellation(owns_process=argv is None) as cancellation:
-        code = _main(args, cancellation)
+        # Settled: from here a signal ends the process with this code and prints nothing.
+        code = cancellation.finish(_main(args, cancellation))
     if argv is None:
         # The probe is over and its channel closed. Tearing down an interpreter that
         # loaded grpc would only add tens of milliseconds to every probe.

@@ -43,8 +43,11 @@ class Cancellation:
     with ``os._exit``. It never raises: an exception raised while grpcio waits on the
     channel can leave ``Channel.close`` blocked.
 
-    ``owns_process`` (the console script) keeps signals ignored after the verdict, up
-    to the interpreter's exit; an in-process caller gets its own handlers back.
+    ``owns_process`` (the console script) keeps this handler to the end: once the
+    verdict is settled, a signal exits with it at once. (Putting ``SIG_IGN`` in its place
+    would race: a signal another thread catches during the swap makes CPython raise
+    "Signal 15 ignored due to race condition" at a random line.) An in-process caller
+    gets its own handlers and signal mask back.
     """
 
     def __init__(self, *, owns_process: bool) -> None:
@@ -54,6 +57,7 @@ class Cancellation:
         self.ending: tuple[int, tuple[str, ...]] = (Exit.CONNECTION_FAILURE, ())
         self.verdict: int | None = None
         self.previous: dict[int, object] = {}
+        self.mask: set[int] = set()
 
     def __enter__(self) -> Cancellation:
         try:
@@ -62,17 +66,19 @@ class Cancellation:
         except ValueError:
             pass  # not the main thread: leave signal handling to the caller
         else:
-            release_signals()  # held since start-up by the console script (see signals.py)
+            # Held since start-up by the console script (see signals.py).
+            self.mask = release_signals()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self.owns_process or not self.previous:
+            return
+        # Blocked in this thread while the handlers are swapped: a signal caught before
+        # goes to the handler still in place, and none lands between two swaps here.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNAL_NAMES)
         for number, handler in self.previous.items():
-            if self.owns_process:
-                # Python puts the default action back while the interpreter shuts down,
-                # which would turn a late signal into death by signal.
-                signal.signal(number, signal.SIG_IGN)
-            else:
-                signal.signal(number, handler)  # type: ignore[arg-type]
+            signal.signal(number, handler)  # type: ignore[arg-type]
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
 
     def dialling(self, addr: str) -> None:
         """The address is known: a signal from now on cancels the dial."""
