@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from servers import HealthServer, RawListener
 
 
 def options_for(address: str, **kwargs: object) -> ProbeOptions:
@@ -213,32 +213,24 @@ def test_tls_with_ca_bundle(tls_server: HealthServer, tls_material: TlsMaterial)
     assert cert.tls_version == "TLS 1.3"
 
 
-def test_tls_version_is_the_one_the_handshake_agreed_on(tls_material: TlsMaterial) -> None:
+def test_tls_version_is_the_one_the_handshake_agreed_on(
+    tls_material: TlsMaterial, raw_listener: Callable[..., RawListener]
+) -> None:
     """A server that stops at TLS 1.2 is reported as TLS 1.2, not as the client's best."""
     import ssl
-    import threading
 
     from check_grpc_health.core.tls import fetch_peer_certificate
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.maximum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(tls_material.server_cert, tls_material.server_key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(10)
 
-    def serve_one() -> None:
-        connection, _ = listener.accept()
-        with context.wrap_socket(connection, server_side=True) as tls:
+    def tls_up_to_1_2(conn: socket.socket, stopping: object) -> None:
+        with context.wrap_socket(conn, server_side=True) as tls:
             tls.recv(1)  # until the client closes
 
-    thread = threading.Thread(target=serve_one, daemon=True)
-    thread.start()
-    try:
-        target = parse_target(f"127.0.0.1:{listener.getsockname()[1]}")
-        _, info = fetch_peer_certificate(target, tls_material.server_name, 5.0)
-    finally:
-        thread.join(10)
-        listener.close()
+    listener = raw_listener(tls_up_to_1_2)
+    _, info = fetch_peer_certificate(parse_target(listener.address), tls_material.server_name, 5)
     assert info.tls_version == "TLS 1.2"
     assert "DNS:health.example.test" in info.sans
 
