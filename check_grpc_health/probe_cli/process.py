@@ -13,7 +13,7 @@ import signal
 from typing import TYPE_CHECKING, NoReturn
 
 from check_grpc_health.probe_cli.gotext import go_quote, log_line
-from check_grpc_health.signals import release_signals
+from check_grpc_health.signals import hold_signals, release_signals
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -75,7 +75,7 @@ class Cancellation:
             return
         # Blocked in this thread while the handlers are swapped: a signal caught before
         # goes to the handler still in place, and none lands between two swaps here.
-        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNAL_NAMES)
+        hold_signals()
         for number, handler in self.previous.items():
             signal.signal(number, handler)  # type: ignore[arg-type]
         signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
