@@ -97,6 +97,14 @@ class TlsMaterial:
     server_name: str
     ca: trustme.CA
 
+    @property
+    def server_expires(self) -> datetime.datetime:
+        """When the server certificate expires (UTC), read from the file."""
+        from cryptography import x509
+
+        pem = self.server_cert.read_bytes()
+        return x509.load_pem_x509_certificate(pem).not_valid_after_utc
+
     def server_credentials(self, *, require_client: bool = False) -> grpc.ServerCredentials:
         root = self.ca_cert.read_bytes() if require_client else None
         return grpc.ssl_server_credentials(

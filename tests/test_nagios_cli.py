@@ -209,10 +209,7 @@ def test_json_certificate_facts(tls_server: HealthServer, tls_material: TlsMater
 def test_verbose_names_the_certificate_and_tls_version(
     tls_server: HealthServer, tls_material: TlsMaterial
 ) -> None:
-    from cryptography import x509
-
-    pem = tls_material.server_cert.read_bytes()
-    expires = x509.load_pem_x509_certificate(pem).not_valid_after_utc
+    expires = tls_material.server_expires
     ca = str(tls_material.ca_cert)
     done = run("-H", tls_server.address, "--ca-cert", ca, "--cert-warning", "30", "-v")
     assert done.returncode == 0, done.stdout
