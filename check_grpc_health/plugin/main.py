@@ -78,12 +78,14 @@ class _FinalWords:
         """Print one line and end the process without unwinding.
 
         ``os._exit`` because unwinding from a signal handler through a blocking grpc
-        call can leave channel shutdown waiting. Once the check has its verdict, the
-        process only ends, with the verdict's exit code and no second line.
+        call can leave channel shutdown waiting. Once the check has its verdict, this
+        does nothing: the main thread is printing the verdict, perhaps at this very
+        moment (a flush from here would be a reentrant call into stdout, which raises),
+        and then ends with the verdict's exit code. No second line.
         """
-        sys.stdout.flush()
         if self.verdict is not None:
-            os._exit(self.verdict)
+            return
+        sys.stdout.flush()
         line = self.line(state, message, elapsed)
         os.write(1, (line + "\n").encode("utf-8", "backslashreplace"))
         os._exit(state.code)
