@@ -10,7 +10,7 @@ medians of:
 - the fleet process's peak RSS (``ru_maxrss``).
 
 It then starts a real Icinga 2 (the ``icinga2`` Debian package, through the test
-harness in tests/daemons) with 1,000 passive services and times a fleet run that
+harness in tests/support/daemons) with 1,000 passive services and times a fleet run that
 submits 1,000 results to its API, against the same run without the API.
 
     python bench/fleet.py                        # 100, 1000, 3000, 10000 targets
@@ -168,11 +168,11 @@ def icinga2_submit(ports: list[int], rounds: int, count: int, tmp: Path, fleet: 
     """The cost of submitting ``count`` results to a real Icinga 2 API.
 
     Starts Icinga 2 with ``count`` passive services through the test harness
-    (tests/daemons), then times the same fleet file with and without ``--icinga2-api``:
+    (tests/support/daemons), then times the same fleet file with and without ``--icinga2-api``:
     the difference is what submitting costs.
     """
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from daemons.icinga2_api import start_icinga2_api, stop_icinga2_api
+    from support.daemons.icinga2_api import start_icinga2_api, stop_icinga2_api
 
     names = [f"bench-{number % 50}!grpc-{number}" for number in range(count)]
     api = start_icinga2_api(tmp / "icinga2", services=names)

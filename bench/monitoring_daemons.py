@@ -1,6 +1,6 @@
 """The test daemons' start-up time, and what a real Icinga 2 API takes for 1,000 results.
 
-Two reports, both against the daemons of tests/daemons/ (Debian's icinga2, nagios4-core
+Two reports, both against the daemons of tests/support/daemons/ (Debian's icinga2, nagios4-core
 and prometheus-node-exporter must be installed):
 
 - seconds from launch to ready for each daemon, median of ``--starts`` launches;
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from daemons import icinga2_api, nagios, prometheus
+from support.daemons import icinga2_api, nagios, prometheus
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

@@ -15,17 +15,17 @@ import trustme
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from daemons.icinga2_api import Icinga2Api, running_icinga2_api
-from daemons.nagios import Nagios4, running_nagios4
-from daemons.prometheus import (
+from support.daemons.icinga2_api import Icinga2Api, running_icinga2_api
+from support.daemons.nagios import Nagios4, running_nagios4
+from support.daemons.prometheus import (
     NodeExporter,
     promtool_binary,
     running_node_exporter,
 )
-from daemons.prometheus import (
+from support.daemons.prometheus import (
     promtool_check_metrics as check_metrics,
 )
-from servers import (
+from support.servers import (
     HealthServer,
     HoldingServicer,
     RawListener,
@@ -212,8 +212,8 @@ def closed_address() -> str:
     return f"127.0.0.1:{closed_port()}"
 
 
-# Monitoring daemons (tests/daemons/). One per test module: each starts in well under a
-# second, and a module's tests share its objects.
+# Monitoring daemons (tests/support/daemons/). One per test module: each starts in well
+# under a second, and a module's tests share its objects.
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 import trustme
-from hardening import PLUGIN, Finished, cli_env, run_cli
-from servers import require_unshare_mount
+from support.hardening import Finished, cli_env, run_cli
+from support.paths import PLUGIN
+from support.servers import require_unshare_mount
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 HOSTS = """\
 127.0.0.1 localhost

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from servers import NOT_SERVING, SERVING, HeaderRecordingServicer
+from support.servers import NOT_SERVING, SERVING, HeaderRecordingServicer
 
 from check_grpc_health import probe
 from check_grpc_health.core.options import ProbeOptions
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import ModuleType
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = ROOT / "ansible_collections/grpc_health/probe"

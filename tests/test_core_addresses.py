@@ -11,9 +11,10 @@ import socket
 from typing import TYPE_CHECKING
 
 import pytest
-from hardening import PLUGIN, PROBE, run_cli, run_module_process
 from hypothesis import given
 from hypothesis import strategies as st
+from support.hardening import run_cli, run_module_process
+from support.paths import PLUGIN, PROBE
 
 from check_grpc_health.core.options import ProbeOptions
 from check_grpc_health.core.results import InvalidArgument
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 CORE_MODULES = [
     "check_grpc_health.core.targets",

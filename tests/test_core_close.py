@@ -19,7 +19,7 @@ from check_grpc_health.core.options import ProbeOptions
 from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 SETTINGS, HEADERS, RST_STREAM = 0x4, 0x1, 0x3

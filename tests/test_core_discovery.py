@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 def test_lists_services_without_health_and_reflection(

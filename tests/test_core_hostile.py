@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 def test_expired_certificate_fails_to_connect(
@@ -42,7 +42,7 @@ def test_expired_certificate_facts_show_negative_days(expired_tls_server: Health
 def test_stream_reset_mid_watch_is_retried_until_the_deadline(
     start_server: Callable[..., HealthServer],
 ) -> None:
-    from servers import WatchResettingServicer
+    from support.servers import WatchResettingServicer
 
     servicer = WatchResettingServicer()
     server = start_server(servicer=servicer, statuses={"": 2})
@@ -60,7 +60,7 @@ def test_stream_reset_mid_watch_is_retried_until_the_deadline(
 def test_slow_server_just_under_and_over_the_rpc_deadline(
     start_server: Callable[..., HealthServer], delay: float, timeout: float
 ) -> None:
-    from servers import SlowHealthServicer
+    from support.servers import SlowHealthServicer
 
     server = start_server(servicer=SlowHealthServicer(delay))
     started = time.monotonic()
@@ -77,7 +77,7 @@ def test_slow_server_just_under_and_over_the_rpc_deadline(
 
 
 def test_huge_response_is_refused_not_buffered() -> None:
-    from servers import start_huge_response_server
+    from support.servers import start_huge_response_server
 
     server, address = start_huge_response_server()
     try:
@@ -91,7 +91,7 @@ def test_huge_response_is_refused_not_buffered() -> None:
 def test_flapping_server_gives_a_valid_result_every_time(
     start_server: Callable[..., HealthServer],
 ) -> None:
-    from servers import FlappingHealthServicer
+    from support.servers import FlappingHealthServicer
 
     server = start_server(servicer=FlappingHealthServicer())
     seen = [probe(ProbeOptions(parse_target(server.address))).services[0].status for _ in range(6)]

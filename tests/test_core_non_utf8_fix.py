@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 def test_a_service_name_that_is_not_utf8_is_an_invalid_argument() -> None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conftest import TlsMaterial
-    from servers import HealthServer, RawListener
+    from support.servers import HealthServer, RawListener
 
 
 def options_for(address: str, **kwargs: object) -> ProbeOptions:
@@ -109,7 +109,7 @@ def test_unix_socket_forms(unix_server: HealthServer) -> None:
 def test_metadata_user_agent_and_authority_reach_the_server(
     start_server: Callable[..., HealthServer],
 ) -> None:
-    from servers import HeaderRecordingServicer
+    from support.servers import HeaderRecordingServicer
 
     servicer = HeaderRecordingServicer()
     server = start_server(servicer=servicer)
@@ -180,7 +180,7 @@ def test_server_without_health_service(start_server: Callable[..., HealthServer]
 
 
 def test_slow_server_hits_the_rpc_deadline(start_server: Callable[..., HealthServer]) -> None:
-    from servers import SlowHealthServicer
+    from support.servers import SlowHealthServicer
 
     server = start_server(servicer=SlowHealthServicer(1.0))
     started = time.monotonic()
@@ -193,7 +193,7 @@ def test_slow_server_hits_the_rpc_deadline(start_server: Callable[..., HealthSer
 
 
 def test_huge_metadata_is_an_rpc_failure(start_server: Callable[..., HealthServer]) -> None:
-    from servers import BigMetadataHealthServicer
+    from support.servers import BigMetadataHealthServicer
 
     server = start_server(servicer=BigMetadataHealthServicer())
     error = probe(options_for(server.address)).services[0].error

@@ -17,7 +17,7 @@ from check_grpc_health.core.targets import parse_target
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 def test_unknown_status_number_reads_as_unknown(start_server: Callable[..., HealthServer]) -> None:

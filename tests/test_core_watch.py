@@ -14,7 +14,7 @@ from check_grpc_health.core.targets import parse_target
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 def later(seconds: float, action: Callable[[], object]) -> threading.Timer:
@@ -87,7 +87,7 @@ def test_several_services_all_must_arrive(server: HealthServer) -> None:
 def test_falls_back_to_polling_when_watch_is_unimplemented(
     start_server: Callable[..., HealthServer],
 ) -> None:
-    from servers import NoWatchHealthServicer
+    from support.servers import NoWatchHealthServicer
 
     server = start_server(servicer=NoWatchHealthServicer(), statuses={"": 2})
     later(0.3, lambda: server.set("", 1))
@@ -104,7 +104,7 @@ def test_unknown_service_waits_until_registered(server: HealthServer) -> None:
 
 
 def test_server_that_comes_up_late(start_server: Callable[..., HealthServer]) -> None:
-    from servers import closed_port
+    from support.servers import closed_port
 
     port = closed_port()
     later(0.5, lambda: start_server(port=port))

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from servers import NOT_SERVING, SERVING, closed_port
+from support.servers import NOT_SERVING, SERVING, closed_port
 
 from check_grpc_health import watch
 from check_grpc_health.core.options import ProbeOptions
@@ -17,7 +17,7 @@ from check_grpc_health.core.targets import parse_target
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
     from check_grpc_health.core.results import WatchEvent
 

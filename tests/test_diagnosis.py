@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
-from hardening import PLUGIN, PROBE, run_cli
+from support.hardening import run_cli
+from support.paths import PLUGIN, PROBE
 
 from check_grpc_health.core.diagnosis import diagnose
 from check_grpc_health.core.options import ProbeOptions
@@ -27,7 +28,7 @@ from check_grpc_health.probe_cli.wording import SPELLING as PROBE_SPELLING
 
 if TYPE_CHECKING:
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 KEYS = (
     "tls",

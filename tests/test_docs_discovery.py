@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from servers import closed_port, demo_serving
+from support.servers import closed_port, demo_serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

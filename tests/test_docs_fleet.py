@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from daemons.icinga2 import icinga2_binary, make_data_dir, validate
-from daemons.nagios import OBJECTS, _main_config, nagios4_binary
-from daemons.process import find_binary
-from daemons.prometheus import promtool_binary
-from servers import closed_port, demo_serving
+from support.daemons.icinga2 import icinga2_binary, make_data_dir, validate
+from support.daemons.nagios import OBJECTS, _main_config, nagios4_binary
+from support.daemons.process import find_binary
+from support.daemons.prometheus import promtool_binary
+from support.servers import closed_port, demo_serving
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from daemons.icinga2_api import Icinga2Api
-    from servers import HealthServer
+    from support.daemons.icinga2_api import Icinga2Api
+    from support.servers import HealthServer
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "fleet.md"

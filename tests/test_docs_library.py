@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pytest
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "library.md"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from servers import closed_port
+from support.servers import closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 SECRET = "Bearer fleet-s3cr3t-7d1e"

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from daemons.icinga2_api import Icinga2Api
-    from daemons.nagios import Nagios4
-    from daemons.prometheus import NodeExporter
-    from servers import HealthServer
+    from support.daemons.icinga2_api import Icinga2Api
+    from support.daemons.nagios import Nagios4
+    from support.daemons.prometheus import NodeExporter
+    from support.servers import HealthServer
 
 FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 PREFIX = "check_grpc_health_fleet: "

@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-from hardening import BIN, ROOT, ansible_env, cli_env
-from servers import HeaderRecordingServicer
+from support.hardening import ansible_env, cli_env
+from support.paths import BIN, ROOT
+from support.servers import HeaderRecordingServicer
 from test_ansible import tool as ansible_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 PAGE = ROOT / "docs" / "security.md"
 DOCUMENTED = "localhost:50051"

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hardening import PLUGIN, PROBE, run_cli, run_module
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from servers import closed_port
+from support.hardening import run_cli, run_module
+from support.paths import PLUGIN, PROBE
+from support.servers import closed_port
 
 from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.core.targets import parse_target

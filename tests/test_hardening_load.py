@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 import pytest
-from hardening import ROOT, cli_env
+from support.hardening import cli_env
+from support.paths import ROOT
 
 COUNT = 50
 

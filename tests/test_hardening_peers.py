@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from grpc_health.v1 import health
-from hardening import PLUGIN, PROBE, live_threads, open_fds, run_cli, run_module, settled_threads
-from servers import (
+from support.hardening import live_threads, open_fds, run_cli, run_module, settled_threads
+from support.paths import PLUGIN, PROBE
+from support.servers import (
     NOT_SERVING,
     SERVING,
     BigMetadataHealthServicer,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 # Process start-up (about 0.3 s, more on a busy machine) plus scheduling slack.
 MARGIN = 2.5

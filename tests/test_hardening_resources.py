@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from hardening import open_fds, run_module, settled_threads
-from servers import NOT_SERVING, NoWatchHealthServicer, WatchResettingServicer
+from support.hardening import open_fds, run_module, settled_threads
+from support.servers import NOT_SERVING, NoWatchHealthServicer, WatchResettingServicer
 
 from check_grpc_health import probe, watch
 from check_grpc_health.core.options import ProbeOptions
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 
 def rss_mib() -> float:

@@ -30,9 +30,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from grpc_health.v1 import health
-from hardening import (
-    PLUGIN,
-    PROBE,
+from support.hardening import (
     Finished,
     ansible_env,
     cli_env,
@@ -40,7 +38,8 @@ from hardening import (
     run_module,
     run_module_process,
 )
-from servers import NOT_SERVING, SERVING, HeaderRecordingServicer, closed_port
+from support.paths import PLUGIN, PROBE
+from support.servers import NOT_SERVING, SERVING, HeaderRecordingServicer, closed_port
 from test_ansible import tool as ansible_tool
 
 if TYPE_CHECKING:
@@ -48,7 +47,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 RUN = uuid.uuid4().hex
 TOKEN = f"s3cr3t-{RUN}"  # what must never appear; every planted value contains it

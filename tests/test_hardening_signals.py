@@ -24,14 +24,15 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from hardening import PLUGIN, PROBE, Finished, cli_env
-from servers import RawListener, black_hole
+from support.hardening import Finished, cli_env
+from support.paths import PLUGIN, PROBE
+from support.servers import RawListener, black_hole
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from socket import socket
 
-    from servers import HealthServer, HoldingServicer
+    from support.servers import HealthServer, HoldingServicer
 
 PROMPT = 1.5
 SIGNALS = [

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from daemons.icinga2 import (
+from support.daemons.icinga2 import (
     icinga2_binary,
     make_data_dir,
     quoted,
     start_daemon,
     validate,
 )
-from servers import (
+from support.servers import (
     NOT_SERVING,
     SERVING,
     HeaderRecordingServicer,

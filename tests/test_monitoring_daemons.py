@@ -1,4 +1,4 @@
-"""The monitoring daemons of tests/daemons/, proven with nothing but the daemons themselves.
+"""The monitoring daemons of tests/support/daemons/, proven with nothing but the daemons themselves.
 
 Each test speaks a daemon's own protocol by hand (http.client for the Icinga 2 API, a
 ``write()`` to a command pipe, a textfile for node_exporter) and reads the result back
@@ -20,14 +20,14 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from daemons.icinga2 import icinga2_binary
-from daemons.icinga2_api import (
+from support.daemons.icinga2 import icinga2_binary
+from support.daemons.icinga2_api import (
     ICINGA2_PASSIVE_DISABLED,
     ICINGA2_SERVICES,
     ICINGA2_WITHOUT_FRESHNESS,
     Icinga2Api,
 )
-from daemons.nagios import (
+from support.daemons.nagios import (
     NAGIOS_PASSIVE_DISABLED,
     NAGIOS_SERVICES,
     NAGIOS_STALE_OUTPUT,
@@ -35,7 +35,7 @@ from daemons.nagios import (
     Nagios4,
     nagios4_binary,
 )
-from daemons.prometheus import NodeExporter, node_exporter_binary, promtool_binary
+from support.daemons.prometheus import NodeExporter, node_exporter_binary, promtool_binary
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from grpc_health.v1 import health
-from servers import NOT_SERVING, HeaderRecordingServicer
+from support.servers import NOT_SERVING, HeaderRecordingServicer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer, HoldingServicer
+    from support.servers import HealthServer, HoldingServicer
 
 PLUGIN = str(Path(sys.executable).parent / "check_grpc_health")
 SECRET = "Bearer s3cret-token-value"

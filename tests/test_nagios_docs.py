@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from servers import NOT_SERVING, SERVING, SlowHealthServicer, closed_port
+from support.servers import NOT_SERVING, SERVING, SlowHealthServicer, closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

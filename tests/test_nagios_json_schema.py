@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer, HoldingServicer
+    from support.servers import HealthServer, HoldingServicer
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "schema" / "check_grpc_health.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text("utf-8"))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2
-from servers import NOT_SERVING, SERVING, SlowHealthServicer
+from support.servers import NOT_SERVING, SERVING, SlowHealthServicer
 
 from check_grpc_health.plugin.arguments import parse_arguments
 from check_grpc_health.plugin.check import build_check
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     import nagiosplugin
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 TIMINGS = "connect_time=Xs;;;0 rpc_time=Xs;;;0 time=Xs;;;0"
 

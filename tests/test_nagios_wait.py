@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import nagiosplugin
 import pytest
-from servers import NOT_SERVING, SERVING, closed_port
+from support.servers import NOT_SERVING, SERVING, closed_port
 
 from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.plugin.arguments import parse_arguments
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 PLUGIN = str(Path(sys.executable).parent / "check_grpc_health")
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import grpc
 import pytest
 from grpc_health.v1 import health
-from servers import (
+from support.servers import (
     HealthServer,
     RawListener,
     SlowHealthServicer,

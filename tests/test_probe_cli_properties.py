@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
-from servers import closed_port
+from support.servers import closed_port
 
 from check_grpc_health.probe_cli.flags import FLAGS, Kind, UsageError, parse_flags
 from check_grpc_health.probe_cli.main import main

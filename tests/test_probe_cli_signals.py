@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from grpc_health.v1 import health, health_pb2
-from servers import start_health_server
+from support.servers import start_health_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
 

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 from grpc_health.v1 import health
-from servers import NOT_SERVING, SERVING, NoWatchHealthServicer, closed_port
+from support.servers import NOT_SERVING, SERVING, NoWatchHealthServicer, closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from conftest import TlsMaterial
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "

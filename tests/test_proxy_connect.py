@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from connect_proxy import ConnectProxy
-from hardening import PLUGIN, PROBE, cli_env, run_cli, run_module_process
+from support.connect_proxy import ConnectProxy
+from support.hardening import cli_env, run_cli, run_module_process
+from support.paths import PLUGIN, PROBE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 PASSWORD = "pr0xy-pa55-9f3c"

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 import trustme
-from connect_proxy import ConnectProxy
-from hardening import PLUGIN, PROBE, Finished, cli_env, run_cli, run_module
-from servers import (
+from support.connect_proxy import ConnectProxy
+from support.hardening import Finished, cli_env, run_cli, run_module
+from support.paths import PLUGIN, PROBE
+from support.servers import (
     RawListener,
     SlowHealthServicer,
     black_hole,
@@ -42,7 +43,7 @@ from servers import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from servers import HealthServer
+    from support.servers import HealthServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs/troubleshooting.md"

@@ -2,7 +2,7 @@
 
 Icinga 2 runs in the foreground with every file it writes under a temporary folder (the
 ``-D...Dir`` constants), as the current user. tests/test_icinga2.py runs the shipped
-CheckCommand with these; ``daemons.icinga2_api`` adds the API and the command pipe.
+CheckCommand with these; ``support.daemons.icinga2_api`` adds the API and the command pipe.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from typing import TYPE_CHECKING
 
-from daemons.process import Daemon, current_user_and_group, find_binary
+from support.daemons.process import Daemon, current_user_and_group, find_binary
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from daemons.process import (
+from support.daemons.process import (
     Daemon,
     DaemonError,
     LineWatcher,

@@ -12,16 +12,16 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from concurrent import futures
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from support.paths import DEMO
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -300,7 +300,7 @@ def demo_serving(command: str) -> Iterator[None]:
     """Run a page's ``check-grpc-health-demo serve ...`` line until the block ends."""
     assert command.startswith("check-grpc-health-demo serve ")
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "check-grpc-health-demo"), *command.split()[1:]],
+        [DEMO, *command.split()[1:]],
         stdout=subprocess.PIPE,
         text=True,
     )

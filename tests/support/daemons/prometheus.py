@@ -14,7 +14,7 @@ import socket
 import subprocess
 from typing import TYPE_CHECKING
 
-from daemons.process import Daemon, find_binary
+from support.daemons.process import Daemon, find_binary
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

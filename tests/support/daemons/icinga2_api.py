@@ -30,8 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import trustme
 
-from daemons.icinga2 import START_TIMEOUT, icinga2_binary, make_data_dir, quoted, start_daemon
-from daemons.process import Daemon, DaemonError, wait_for_fifo_reader
+from support.daemons.icinga2 import (
+    START_TIMEOUT,
+    icinga2_binary,
+    make_data_dir,
+    quoted,
+    start_daemon,
+)
+from support.daemons.process import Daemon, DaemonError, wait_for_fifo_reader
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -24,13 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from support.paths import BIN, ROOT
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-PLUGIN = str(BIN / "check_grpc_health")
-PROBE = str(BIN / "grpc_health_probe")
 # What Python prints when an exception escapes: the traceback header, its frames, and
 # the final ``SomeError: message`` (or a bare ``KeyboardInterrupt``) line.
 PYTHON_FAILURE = re.compile(
