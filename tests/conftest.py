@@ -13,19 +13,23 @@ import grpc
 import pytest
 import trustme
 
+# Test modules import their helpers as ``support.<module>``. Helpers such as
+# support.plugin.assert_state assert for the tests that call them: pytest explains their
+# failures as it explains a test's own.
 sys.path.insert(0, str(Path(__file__).parent))
+pytest.register_assert_rewrite("support")
 
-from support.daemons.icinga2_api import Icinga2Api, running_icinga2_api
-from support.daemons.nagios import Nagios4, running_nagios4
-from support.daemons.prometheus import (
+from support.daemons.icinga2_api import Icinga2Api, running_icinga2_api  # noqa: E402
+from support.daemons.nagios import Nagios4, running_nagios4  # noqa: E402
+from support.daemons.prometheus import (  # noqa: E402
     NodeExporter,
     promtool_binary,
     running_node_exporter,
 )
-from support.daemons.prometheus import (
+from support.daemons.prometheus import (  # noqa: E402
     promtool_check_metrics as check_metrics,
 )
-from support.servers import (
+from support.servers import (  # noqa: E402
     HealthServer,
     HoldingServicer,
     RawListener,

@@ -10,18 +10,17 @@ so which one answered proves which family the plugin used.
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import trustme
 from support.hardening import Finished, cli_env, run_cli
-from support.paths import PLUGIN
+from support.paths import FLEET, PLUGIN
 from support.servers import require_unshare_mount
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from support.servers import HealthServer
 
@@ -32,7 +31,6 @@ HOSTS = """\
 127.0.0.1 dual.test
 ::1 dual.test
 """
-FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.ansible_tools import tool
+from support.paths import BIN, ROOT
 from support.servers import NOT_SERVING, SERVING, HeaderRecordingServicer
 
 from check_grpc_health import probe
@@ -31,27 +32,14 @@ from check_grpc_health.core.targets import parse_target
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
     from types import ModuleType
 
     from support.servers import HealthServer
 
-ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = ROOT / "ansible_collections/grpc_health/probe"
 EXAMPLES = ROOT / "docs/examples/ansible"
-BIN = Path(sys.executable).parent
 PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
-def tool(name: str) -> str:
-    """The path of an Ansible tool next to this Python; skip without it (fail under CI)."""
-    path = BIN / name
-    found = str(path) if path.exists() else shutil.which(name)
-    if found is None:
-        message = f"{name} is not installed (pip install -e '.[test]' installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
 
 
 def ansible_env(**extra: str) -> dict[str, str]:

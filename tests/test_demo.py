@@ -6,13 +6,11 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from concurrent import futures
 from pathlib import Path
 
 import grpc
-
-DEMO = str(Path(sys.executable).parent / "check-grpc-health-demo")
+from support.paths import DEMO
 
 
 def test_demo_shows_real_results_from_a_real_server() -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DOCKERFILE = REPO / "docs" / "examples" / "Dockerfile"
-IGNORE_FILE = REPO / ".dockerignore"
+from support.paths import ROOT
+
+DOCKERFILE = ROOT / "docs" / "examples" / "Dockerfile"
+IGNORE_FILE = ROOT / ".dockerignore"
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
@@ -66,7 +66,7 @@ def in_context(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
 
 def tracked_files() -> list[str]:
     listed = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True, timeout=30
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True, timeout=30
     )
     return listed.stdout.splitlines()
 
@@ -127,7 +127,7 @@ def test_everything_the_dockerfile_copies_is_in_the_context() -> None:
 
 def test_the_package_builds_from_what_the_context_holds() -> None:
     # pip builds from pyproject.toml: its readme and the package must be there.
-    pyproject = (REPO / "pyproject.toml").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
     readme = re.search(r'^readme = "(.+)"$', pyproject, re.MULTILINE)
     assert readme is not None
     rules = ignore_rules()

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from support.paths import BIN, ROOT
 from support.servers import closed_port, demo_serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "discovery.md"
-BIN = Path(sys.executable).parent
+DOC = ROOT / "docs" / "discovery.md"
 
 
 def shell_blocks() -> list[str]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,19 +14,18 @@ from support.daemons.icinga2 import icinga2_binary, make_data_dir, validate
 from support.daemons.nagios import OBJECTS, _main_config, nagios4_binary
 from support.daemons.process import find_binary
 from support.daemons.prometheus import promtool_binary
+from support.paths import BIN, FLEET, ROOT
 from support.servers import closed_port, demo_serving
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from support.daemons.icinga2_api import Icinga2Api
     from support.servers import HealthServer
 
-REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "fleet.md"
-CONTRIB = REPO / "contrib"
-BIN = Path(sys.executable).parent
-FLEET = str(BIN / "check_grpc_health_fleet")
+DOC = ROOT / "docs" / "fleet.md"
+CONTRIB = ROOT / "contrib"
 
 
 def blocks(kind: str) -> list[str]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from support.paths import ROOT
 
 if TYPE_CHECKING:
     import pytest
     from support.servers import HealthServer
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "library.md"
+DOC = ROOT / "docs" / "library.md"
 
 
 def test_library_examples_run(server: HealthServer, capsys: pytest.CaptureFixture[str]) -> None:

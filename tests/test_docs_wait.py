@@ -19,19 +19,17 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from support.paths import BIN, ROOT
 from support.servers import closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SERVER = DOCS / "examples" / "server.py"
-BIN = Path(sys.executable).parent
 # How late the dependency comes up: long enough that no command passes by luck.
 LATE = 2.0
 

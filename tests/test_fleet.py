@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.paths import FLEET
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from support.servers import HealthServer
 
-FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 SECRET = "Bearer fleet-s3cr3t-7d1e"
 
 

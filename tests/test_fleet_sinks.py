@@ -6,16 +6,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from support.paths import FLEET
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from conftest import TlsMaterial
     from support.daemons.icinga2_api import Icinga2Api
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from support.daemons.prometheus import NodeExporter
     from support.servers import HealthServer
 
-FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 PREFIX = "check_grpc_health_fleet: "
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
+from support.ansible_tools import tool as ansible_tool
 from support.hardening import ansible_env, cli_env
 from support.paths import BIN, ROOT
 from support.servers import HeaderRecordingServicer
-from test_ansible import tool as ansible_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable

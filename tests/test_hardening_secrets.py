@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from grpc_health.v1 import health
+from support.ansible_tools import tool as ansible_tool
 from support.hardening import (
     Finished,
     ansible_env,
@@ -40,7 +41,6 @@ from support.hardening import (
 )
 from support.paths import PLUGIN, PROBE
 from support.servers import NOT_SERVING, SERVING, HeaderRecordingServicer, closed_port
-from test_ansible import tool as ansible_tool
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

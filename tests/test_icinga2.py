@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from support.daemons.icinga2 import (
     start_daemon,
     validate,
 )
+from support.paths import BIN, ROOT
 from support.servers import (
     NOT_SERVING,
     SERVING,
@@ -45,9 +45,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
-COMMAND_FILE = REPO / "contrib" / "icinga2" / "grpc_health.conf"
-PLUGIN = Path(sys.executable).parent / "check_grpc_health"
+COMMAND_FILE = ROOT / "contrib" / "icinga2" / "grpc_health.conf"
 SECRET = "Bearer icinga-s3cr3t-token"
 
 
@@ -182,9 +180,7 @@ def run_icinga(base: Path, scenarios: list[Scenario], wait: float = 40.0) -> dic
     spool = data / "spool"
     config = base / "icinga2.conf"
     config.write_text(
-        PREAMBLE.format(
-            plugin_dir=quoted(str(PLUGIN.parent)), command_file=quoted(str(COMMAND_FILE))
-        )
+        PREAMBLE.format(plugin_dir=quoted(str(BIN)), command_file=quoted(str(COMMAND_FILE)))
         + WRITER.replace("{spool}", quoted(str(spool))).replace("{template}", quoted(TEMPLATE))
         + "\n".join(service_config(scenario) for scenario in scenarios)
         + "\n"
@@ -451,9 +447,7 @@ def test_shipped_command_validates_and_maps_every_option(tmp_path: Path) -> None
     data = make_data_dir(tmp_path)
     config = tmp_path / "icinga2.conf"
     config.write_text(
-        PREAMBLE.format(
-            plugin_dir=quoted(str(PLUGIN.parent)), command_file=quoted(str(COMMAND_FILE))
-        )
+        PREAMBLE.format(plugin_dir=quoted(str(BIN)), command_file=quoted(str(COMMAND_FILE)))
     )
     checked = validate(config, data)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -468,7 +462,7 @@ def test_shipped_command_validates_and_maps_every_option(tmp_path: Path) -> None
     assert mapped == options - {"-h", "-V", "--json", "-q", "--wait"}
 
 
-DOC = REPO / "docs" / "icinga2.md"
+DOC = ROOT / "docs" / "icinga2.md"
 
 
 def test_documented_configuration_validates(tmp_path: Path) -> None:
@@ -479,9 +473,7 @@ def test_documented_configuration_validates(tmp_path: Path) -> None:
     data = make_data_dir(tmp_path)
     config = tmp_path / "icinga2.conf"
     config.write_text(
-        PREAMBLE.format(
-            plugin_dir=quoted(str(PLUGIN.parent)), command_file=quoted(str(COMMAND_FILE))
-        )
+        PREAMBLE.format(plugin_dir=quoted(str(BIN)), command_file=quoted(str(COMMAND_FILE)))
         + "\n".join(blocks)
     )
     checked = validate(config, data)

@@ -6,11 +6,15 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from support.paths import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "check_grpc_health"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PACKAGE = ROOT / "check_grpc_health"
 MAX_LINES = 400
 ARGUMENT_PARSERS = [
     "check_grpc_health.plugin.arguments",

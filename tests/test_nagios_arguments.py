@@ -13,6 +13,7 @@ import nagiosplugin
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.plugin import error_for
 
 from check_grpc_health.core.results import HealthStatus, InvalidArgument
 from check_grpc_health.plugin.arguments import parse_arguments
@@ -30,14 +31,6 @@ NOT_A_MAPPING = (
     "STATE: OK, WARNING, CRITICAL or UNKNOWN)"
 )
 ABOVE_ZERO = "must be a finite number above zero"
-
-
-def error_for(*argv: str, environ: dict[str, str] | None = None) -> str:
-    with pytest.raises(InvalidArgument) as caught:
-        parse_arguments(argv, environ or {})
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
 
 
 def test_defaults() -> None:

@@ -8,44 +8,27 @@ secrets that must never be printed.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from grpc_health.v1 import health
+from support.paths import PLUGIN
+from support.plugin import plugin_env, run
 from support.servers import NOT_SERVING, HeaderRecordingServicer
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from conftest import TlsMaterial
     from support.servers import HealthServer, HoldingServicer
 
-PLUGIN = str(Path(sys.executable).parent / "check_grpc_health")
 SECRET = "Bearer s3cret-token-value"
-
-
-def plugin_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GRPC_")}
-    env.update(extra)
-    return env
-
-
-def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [PLUGIN, *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env or plugin_env(),
-        check=False,
-    )
 
 
 class EchoingDenyServicer(health.HealthServicer):

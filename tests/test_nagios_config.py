@@ -16,10 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
-REPO = Path(__file__).resolve().parent.parent
-COMMANDS = REPO / "contrib" / "nagios" / "check_grpc_health.cfg"
-EXAMPLES = REPO / "contrib" / "nagios" / "check_grpc_health_example.cfg"
+COMMANDS = ROOT / "contrib" / "nagios" / "check_grpc_health.cfg"
+EXAMPLES = ROOT / "contrib" / "nagios" / "check_grpc_health_example.cfg"
 SAMPLE = Path("/etc/nagios4/objects")
 SITE = """\
 define command {

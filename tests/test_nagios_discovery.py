@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from test_nagios_arguments import error_for
-from test_nagios_states import assert_state, judge, status_line
+from support.paths import BIN
+from support.plugin import assert_state, error_for, judge, status_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from conftest import TlsMaterial
     from support.servers import HealthServer
-
-BIN = Path(sys.executable).parent
 
 
 def test_all_services_checks_every_listed_service(

@@ -13,25 +13,23 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from support.paths import BIN, ROOT
 from support.servers import NOT_SERVING, SERVING, SlowHealthServicer, closed_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from conftest import TlsMaterial
     from support.servers import HealthServer
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-NAGIOS_CFG = REPO / "contrib" / "nagios" / "check_grpc_health.cfg"
-NAGIOS_EXAMPLE_CFG = REPO / "contrib" / "nagios" / "check_grpc_health_example.cfg"
+NAGIOS_CFG = ROOT / "contrib" / "nagios" / "check_grpc_health.cfg"
+NAGIOS_EXAMPLE_CFG = ROOT / "contrib" / "nagios" / "check_grpc_health_example.cfg"
 
 
 @dataclass
@@ -132,8 +130,8 @@ def console_examples(path: Path) -> list[Example]:
     return examples
 
 
-NAGIOS_EXAMPLES = console_examples(REPO / "docs" / "nagios.md")
-CRON_EXAMPLES = console_examples(REPO / "docs" / "cron.md")
+NAGIOS_EXAMPLES = console_examples(ROOT / "docs" / "nagios.md")
+CRON_EXAMPLES = console_examples(ROOT / "docs" / "cron.md")
 
 
 def test_the_docs_have_examples() -> None:
@@ -167,7 +165,7 @@ def crontab_commands(path: Path) -> list[str]:
 
 
 def test_crontab_lines_are_silent_while_all_is_well(documented: Documented) -> None:
-    commands = crontab_commands(REPO / "docs" / "cron.md")
+    commands = crontab_commands(ROOT / "docs" / "cron.md")
     assert len(commands) >= 2
     for command in commands:
         done = documented.run(command)

@@ -10,21 +10,21 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jsonschema
-from test_nagios_cli import PLUGIN, plugin_env, run
+from support.paths import FLEET, PLUGIN, ROOT
+from support.plugin import plugin_env, run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
     from conftest import TlsMaterial
     from support.servers import HealthServer, HoldingServicer
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "docs" / "schema" / "check_grpc_health.json"
+SCHEMA_PATH = ROOT / "docs" / "schema" / "check_grpc_health.json"
 SCHEMA = json.loads(SCHEMA_PATH.read_text("utf-8"))
-FLEET = str(Path(PLUGIN).with_name("check_grpc_health_fleet"))
 STATES = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
 
 

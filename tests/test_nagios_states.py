@@ -6,19 +6,14 @@ times replaced by ``X``). The same table is in docs/nagios.md.
 
 from __future__ import annotations
 
-import io
-import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2
+from support.plugin import assert_critical, assert_state, judge, output_lines, status_line
 from support.servers import NOT_SERVING, SERVING, SlowHealthServicer
-
-from check_grpc_health.plugin.arguments import parse_arguments
-from check_grpc_health.plugin.check import build_check
-from check_grpc_health.plugin.output import TextOutput
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,38 +38,6 @@ class DenyingServicer(health.HealthServicer):
 
     def Check(self, request: Any, context: Any) -> Any:
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing token")
-
-
-def judge(*argv: str) -> nagiosplugin.Check:
-    """Run the check in-process, without printing or exiting."""
-    check = build_check(parse_arguments(argv))
-    check()
-    return check
-
-
-def output_lines(check: nagiosplugin.Check) -> list[str]:
-    resource = check.resources[0]
-    output = TextOutput(logging.StreamHandler(io.StringIO()), resource.options)  # type: ignore[attr-defined]
-    output.add(check)
-    return str(output).splitlines()
-
-
-def status_line(check: nagiosplugin.Check) -> str:
-    """The first line, with measured durations replaced by X."""
-    line = output_lines(check)[0]
-    line = re.sub(r"=[0-9]+(\.[0-9]+)?s;", "=Xs;", line)
-    return re.sub(r" in [0-9]+(\.[0-9]+)?s\b", " in Xs", line)
-
-
-def assert_state(check: nagiosplugin.Check, state: str, line: str) -> None:
-    codes = {"OK": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}
-    assert str(check.state).upper() == state
-    assert check.exitcode == codes[state]
-    assert status_line(check) == line
-
-
-def assert_critical(check: nagiosplugin.Check, line: str) -> None:
-    assert_state(check, "CRITICAL", line)
 
 
 # --- health statuses ----------------------------------------------------------------

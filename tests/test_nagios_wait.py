@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nagiosplugin
 import pytest
+from support.paths import PLUGIN
 from support.servers import NOT_SERVING, SERVING, closed_port
 
 from check_grpc_health.core.results import InvalidArgument
@@ -27,8 +26,6 @@ if TYPE_CHECKING:
 
     from conftest import TlsMaterial
     from support.servers import HealthServer
-
-PLUGIN = str(Path(sys.executable).parent / "check_grpc_health")
 
 
 def judge(*argv: str) -> nagiosplugin.Check:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
 import pytest
 from grpc_health.v1 import health
+from support.go_probe import GO_USAGE
+from support.paths import PROBE
 from support.servers import (
     HealthServer,
     RawListener,
@@ -27,16 +27,15 @@ from support.servers import (
     closed_port,
     start_health_server,
 )
-from test_probe_cli_flags import GO_USAGE
 
 from check_grpc_health import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from conftest import TlsMaterial
 
-PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
 USAGE = GO_USAGE + "\n"
 # The environment the probe runs in: no SPIFFE socket unless a row sets one.
 BASE_ENV = {key: value for key, value in os.environ.items() if key != "SPIFFE_ENDPOINT_SOCKET"}

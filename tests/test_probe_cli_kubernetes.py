@@ -12,23 +12,22 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+from support.paths import PROBE, ROOT
 
 from check_grpc_health.probe_cli.durations import SECOND
 from check_grpc_health.probe_cli.flags import Settings, parse_flags, validate
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
 MANIFESTS = sorted(EXAMPLES.glob("k8s-*.yaml"))
-PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
 PROBE_KINDS = ("startupProbe", "livenessProbe", "readinessProbe")
 HANDLERS = {"exec", "grpc", "httpGet", "tcpSocket"}
 # What a probe needs besides its own timeouts: interpreter and grpcio start-up.

@@ -8,21 +8,18 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from grpc_health.v1 import health, health_pb2
+from support.paths import PROBE
 from support.servers import start_health_server
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from support.servers import HealthServer
-
-PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
 
 
 class BlockingServicer(health.HealthServicer):

@@ -10,14 +10,13 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from grpc_health.v1 import health
+from support.paths import PROBE
 from support.servers import NOT_SERVING, SERVING, NoWatchHealthServicer, closed_port
 
 if TYPE_CHECKING:
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
     from conftest import TlsMaterial
     from support.servers import HealthServer
 
-PROBE = str(Path(sys.executable).parent / "grpc_health_probe")
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d "
 
 

@@ -11,21 +11,19 @@ Proxy credentials reach the proxy and never the output.
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from support.connect_proxy import ConnectProxy
 from support.hardening import cli_env, run_cli, run_module_process
-from support.paths import PLUGIN, PROBE
+from support.paths import FLEET, PLUGIN, PROBE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from support.servers import HealthServer
 
-FLEET = str(Path(sys.executable).parent / "check_grpc_health_fleet")
 PASSWORD = "pr0xy-pa55-9f3c"
 
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from support.paths import BIN, ROOT
 
 from check_grpc_health import watch
 from check_grpc_health.core.options import ProbeOptions
 from check_grpc_health.core.results import HealthStatus
 from check_grpc_health.core.targets import parse_target
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
-BIN = Path(sys.executable).parent
+EXAMPLES = ROOT / "docs" / "examples"
 
 
 def start_example(name: str) -> tuple[subprocess.Popen[str], str]:

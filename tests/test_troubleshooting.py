@@ -30,7 +30,7 @@ import pytest
 import trustme
 from support.connect_proxy import ConnectProxy
 from support.hardening import Finished, cli_env, run_cli, run_module
-from support.paths import PLUGIN, PROBE
+from support.paths import FLEET, PLUGIN, PROBE, ROOT
 from support.servers import (
     RawListener,
     SlowHealthServicer,
@@ -45,9 +45,7 @@ if TYPE_CHECKING:
 
     from support.servers import HealthServer
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs/troubleshooting.md"
-FLEET = str(Path(PLUGIN).parent / "check_grpc_health_fleet")
 # The addresses every row of the page shows; each test puts its peer's (and its proxy's).
 SHOWN = "127.0.0.1:50051"
 SHOWN_PROXY = "127.0.0.1:3128"
