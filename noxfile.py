@@ -2,8 +2,8 @@
 
 Layer: build tooling. ``.ci/run`` runs these sessions before the README's test command, which
 runs the whole suite on the machine's own Python. They leave out the slow end-to-end tests and
-tests/test_ansible.py (ansible-test and the collection tarball, which test the collection
-rather than the Python that runs pytest), to keep CI short. Run ``nox`` from the repository
+tests/collection/ (ansible-test and the collection tarball, which test the collection rather
+than the Python that runs pytest), to keep CI short. Run ``nox`` from the repository
 root with python3.10 and python3.13 on PATH, or ``nox -s tests-3.13`` for one of them;
 arguments after ``--`` go to pytest.
 """
@@ -30,7 +30,7 @@ def tests(session: nox.Session) -> None:
         "pytest",
         "-m",
         "not slow",
-        "--ignore=tests/test_ansible.py",
+        "--ignore=tests/collection",
         # Sessions may run at once (.ci/run does): no shared .pytest_cache to write.
         "-p",
         "no:cacheprovider",

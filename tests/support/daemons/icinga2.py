@@ -1,7 +1,7 @@
 """Icinga 2 for tests: the binary, a configuration folder of its own, and the daemon.
 
 Icinga 2 runs in the foreground with every file it writes under a temporary folder (the
-``-D...Dir`` constants), as the current user. tests/test_icinga2.py runs the shipped
+``-D...Dir`` constants), as the current user. tests/daemons/test_icinga2.py runs the shipped
 CheckCommand with these; ``support.daemons.icinga2_api`` adds the API and the command pipe.
 """
 

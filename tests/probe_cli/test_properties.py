@@ -32,7 +32,7 @@ argv_text = st.text(
     | st.sampled_from([chr(0xDC80 + offset) for offset in range(128)]),
     max_size=30,
 )
-# -wait and -watch keep a probe running by design (tests/test_probe_cli_wait.py has theirs).
+# -wait and -watch keep a probe running by design (tests/probe_cli/test_wait.py has theirs).
 LONG_RUNNING = {"wait", "watch"}
 flag_names = st.sampled_from(
     [flag.name for flag in FLAGS if flag.name not in LONG_RUNNING]

@@ -1,6 +1,6 @@
 """Many probes in one process stay flat where the basic resource test does not look.
 
-Layer: tests. ``test_core_resources.py`` covers plaintext probes, refusals, a black hole
+Layer: tests. tests/core/test_resources.py covers plaintext probes, refusals, a black hole
 and a reused channel. This adds what else opens sockets or starts threads: verified
 TLS, mutual TLS, the no-verify pin (its own TLS handshake), certificate facts, and
 ``watch()`` in all its modes (answered by Check, following Watch streams to a deadline,

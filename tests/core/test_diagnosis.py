@@ -1,7 +1,7 @@
 """The diagnosis around the rows of docs/troubleshooting.md: budgets, -v, JSON, the core API.
 
-The rows themselves (every failure in every tool) are in test_troubleshooting.py. Here:
-a diagnosis never runs past its deadline (no active test with under 50 ms left, the
+The rows themselves (every failure in every tool) are in tests/docs/test_troubleshooting.py.
+Here: a diagnosis never runs past its deadline (no active test with under 50 ms left, the
 plugin's budget inside -t), ``-v`` shows grpcio's own text, the probe keeps the Go
 tool's time-out line and adds the cause only under ``-v``, ``--json`` carries the
 diagnosis object, and the spelling tables render every fix.
