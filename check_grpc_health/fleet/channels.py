@@ -26,6 +26,24 @@ if TYPE_CHECKING:
     from check_grpc_health.core.results import ConnectFailure, ProbeResult
 
 
+def transport_key(options: ProbeOptions) -> tuple[object, ...]:
+    """What lines must have in common to share a connection: target and transport."""
+    return (
+        options.target,
+        options.connect_timeout,
+        options.rpc_timeout,
+        options.tls,
+        options.alts,
+        options.metadata,
+        options.user_agent,
+        options.authority,
+        options.gzip,
+        options.certificate_facts,
+        options.use_proxy,
+        options.family,
+    )
+
+
 class _Slot:
     __slots__ = ("channel", "failure", "lock", "ready")
 
@@ -62,20 +80,7 @@ class SharedChannels:
         return probe(options, slot.channel, diagnose_within=diagnose_within)
 
     def _slot(self, options: ProbeOptions) -> _Slot:
-        key = (
-            options.target,
-            options.connect_timeout,
-            options.rpc_timeout,
-            options.tls,
-            options.alts,
-            options.metadata,
-            options.user_agent,
-            options.authority,
-            options.gzip,
-            options.certificate_facts,
-            options.use_proxy,
-            options.family,
-        )
+        key = transport_key(options)
         with self._lock:
             slot = self._slots.get(key)
             if slot is None:

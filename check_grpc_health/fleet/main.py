@@ -23,9 +23,9 @@ import nagiosplugin
 from check_grpc_health import __version__
 from check_grpc_health.core.options import parse_seconds
 from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.fleet.arguments import Parser, add_delivery_options, icinga2_settings
 from check_grpc_health.fleet.file import read_fleet
 from check_grpc_health.fleet.run import run_fleet, worst
-from check_grpc_health.fleet.sinks.icinga2_api import PASSWORD_VARIABLE
 from check_grpc_health.signals import release_signals
 from check_grpc_health.text import clean_text
 
@@ -39,16 +39,9 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONCURRENCY = 8
-DEFAULT_TTL = 300.0
 
 
 def _parser() -> argparse.ArgumentParser:
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> NoReturn:
-            raise InvalidArgument(message)
-
     parser = Parser(
         prog="check_grpc_health_fleet",
         description=(
@@ -83,51 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="list only targets that are not OK (for cron)"
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="trace deliveries")
-    sinks = parser.add_argument_group(
-        "deliveries",
-        "Results of lines labelled HOST!SERVICE: go to these; a line without a label "
-        "cannot be submitted, which counts as a failed delivery (exit code 3).",
-    )
-    sinks.add_argument(
-        "--textfile",
-        metavar="PATH",
-        help="write Prometheus text format to PATH atomically (node_exporter's textfile "
-        "collector; PATH ends in .prom)",
-    )
-    sinks.add_argument(
-        "--command-file",
-        metavar="PATH",
-        help="write passive check results to the external command pipe of Nagios, "
-        "Naemon or Icinga 2",
-    )
-    sinks.add_argument(
-        "--icinga2-api",
-        metavar="URL",
-        help="submit passive check results, e.g. https://localhost:5665",
-    )
-    sinks.add_argument("--icinga2-user", metavar="NAME", help="the Icinga 2 API user")
-    sinks.add_argument(
-        "--icinga2-password-file",
-        metavar="PATH",
-        help=f"read the API user's password from PATH (else from ${PASSWORD_VARIABLE})",
-    )
-    sinks.add_argument(
-        "--icinga2-ca",
-        metavar="PATH",
-        help="CA certificate(s) to verify the API with (default: the system's CAs)",
-    )
-    sinks.add_argument(
-        "--check-source",
-        metavar="NAME",
-        help="check_source of submitted results (default: this machine's host name)",
-    )
-    sinks.add_argument(
-        "--ttl",
-        default=str(int(DEFAULT_TTL)),
-        metavar="SECONDS",
-        help=f"after SECONDS without a new result, Icinga 2 runs the service's own check "
-        f"(default {DEFAULT_TTL:g}; 0 sends none)",
-    )
+    add_delivery_options(parser)
     parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -142,12 +91,16 @@ def _interrupted(signum: int, frame: object) -> None:
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console script entry point."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if "--watch" in arguments:
+        from check_grpc_health.monitor.main import main as watch
+
+        watch(arguments)
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
     release_signals()  # held since start-up by the console script (see signals.py)
     started = time.monotonic()
-    arguments = sys.argv[1:] if argv is None else list(argv)
     try:
         args = _parser().parse_args(arguments)
         budget = parse_seconds("-t/--timeout", args.timeout)
@@ -157,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             args.format = "json"
         if args.quiet and args.format != "table":
             raise InvalidArgument("--quiet applies to the table only")
-        api = _icinga2_settings(args)
+        api = icinga2_settings(args)
         # Deliveries get the last fifth of the deadline (at most 5 s), checks the rest.
         delivers = api is not None or args.command_file is not None
         check_budget = budget - min(budget / 5, 5.0) if delivers else budget
@@ -175,36 +128,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     code = nagiosplugin.Unknown.code if failed else worst(outcomes).code
     # Abandoned checks may still hold threads; they must not delay the exit.
     os._exit(code)
-
-
-def _icinga2_settings(args: argparse.Namespace) -> Icinga2Api | None:
-    named = [
-        option
-        for option, value in (
-            ("--icinga2-user", args.icinga2_user),
-            ("--icinga2-password-file", args.icinga2_password_file),
-            ("--icinga2-ca", args.icinga2_ca),
-        )
-        if value is not None
-    ]
-    if args.icinga2_api is None:
-        if named:
-            raise InvalidArgument(f"{named[0]} needs --icinga2-api URL")
-        return None
-    import socket
-
-    from check_grpc_health.fleet.sinks.icinga2_api import icinga2_api_settings
-
-    ttl = float(args.ttl) if args.ttl.strip() in ("0", "0.0") else parse_seconds("--ttl", args.ttl)
-    return icinga2_api_settings(
-        args.icinga2_api,
-        args.icinga2_user,
-        args.icinga2_password_file,
-        args.icinga2_ca,
-        args.check_source or socket.gethostname(),
-        ttl,
-        os.environ,
-    )
 
 
 def _printed(args: argparse.Namespace, outcomes: Sequence[Outcome]) -> str:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from check_grpc_health.fleet.channels import SharedChannels
     from check_grpc_health.fleet.file import Entry
+    from check_grpc_health.plugin.backends import BackendsProber
+    from check_grpc_health.plugin.check import Prober
 
 
 _NO_THRESHOLDS = Thresholds()
@@ -62,15 +64,31 @@ def check_entry(
     Without ``documents`` (no output needs the ``--json`` document) the outcome's
     document is empty, which saves building one per line.
     """
+    shared = channels is not None and not _judges_connect_time(entry)
+    return judge_entry(entry, channels if shared else None, documents=documents)
+
+
+def judge_entry(
+    entry: Entry,
+    prober: Prober | None = None,
+    backends_prober: BackendsProber | None = None,
+    *,
+    documents: bool = True,
+) -> Outcome:
+    """One line's plugin check on what ``prober`` returns (the core's probe without one).
+
+    The fleet's probers share channels; a resident monitor's return what its streams
+    learnt, so that every line is judged by the plugin's own check either way.
+    """
     started = time.time()
     if entry.options is None:
         message = entry.error or "unusable line"
         document = failure_document(nagiosplugin.Unknown, message)
         return Outcome(entry, nagiosplugin.Unknown, message, document, (), started, started)
     options = entry.options
-    shared = channels is not None and not _judges_connect_time(entry)
-    check = build_check(options, channels if shared else None)
+    check = build_check(options, prober, backends_prober)
     check()
+    finished = time.time()
     # As the plugin's own output does: no metadata value may reach the output.
     metadata = options.probe.metadata
     if documents:
@@ -84,7 +102,6 @@ def check_entry(
     # The plugin's long output: one line per service when a line checks several.
     verbose = check.verbose_str
     details = tuple(scrub(clean_text(str(item)), metadata) for item in verbose) if verbose else ()
-    finished = time.time()
     return Outcome(entry, check.state, summary, document, perfdata, started, finished, details)
 
 

@@ -23,11 +23,15 @@ from check_grpc_health.plugin.thresholds import (
 from check_grpc_health.text import clean_text, seconds, subject
 
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     from check_grpc_health.core.discovery import BackendResult
+    from check_grpc_health.core.options import ProbeOptions
     from check_grpc_health.core.results import ConnectFailure
     from check_grpc_health.plugin.options import PluginOptions
+
+    # Takes the options and the address family; returns every backend's probe.
+    BackendsProber = Callable[[ProbeOptions, int], tuple[BackendResult, ...]]
 
 
 class BackendsResource(nagiosplugin.Resource):
@@ -35,8 +39,9 @@ class BackendsResource(nagiosplugin.Resource):
 
     name = NAME
 
-    def __init__(self, options: PluginOptions) -> None:
+    def __init__(self, options: PluginOptions, prober: BackendsProber | None = None) -> None:
         self.options = options
+        self.prober = prober
         self.backends: tuple[BackendResult, ...] = ()
         self.failure: ConnectFailure | None = None
         self.elapsed = 0.0
@@ -49,7 +54,8 @@ class BackendsResource(nagiosplugin.Resource):
 
         started = time.monotonic()
         try:
-            self.backends = probe_addresses(self.options.probe, self.options.address_family)
+            probe = self.prober or probe_addresses
+            self.backends = probe(self.options.probe, self.options.address_family)
         except InvalidArgument as error:
             raise nagiosplugin.CheckError(clean_text(str(error))) from None
         except ConnectFailure as failure:
@@ -185,10 +191,16 @@ class BackendsSummary(nagiosplugin.Summary):
         ]
 
 
-def build_backends_check(options: PluginOptions) -> nagiosplugin.Check:
-    """The ``--all-addresses`` check; call it, then read ``check.state``."""
+def build_backends_check(
+    options: PluginOptions, prober: BackendsProber | None = None
+) -> nagiosplugin.Check:
+    """The ``--all-addresses`` check; call it, then read ``check.state``.
+
+    ``prober``, when given, replaces the core's ``probe_addresses`` (a resident monitor
+    judges the backends it follows); it raises as ``probe_addresses`` does.
+    """
     return nagiosplugin.Check(
-        BackendsResource(options),
+        BackendsResource(options, prober),
         ConnectionContext(),
         BackendContext(),
         HealthyBackendsContext(

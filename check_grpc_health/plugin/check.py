@@ -36,11 +36,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Generator, Iterator
 
     from check_grpc_health.core.options import ProbeOptions
+    from check_grpc_health.plugin.backends import BackendsProber
 
     # A prober takes the options and the diagnosis budget (``diagnose_within``).
     Prober = Callable[[ProbeOptions, float], ProbeResult]
-
-    from check_grpc_health.core.options import ProbeOptions
 
 _log = logging.getLogger("nagiosplugin.grpc_health")
 
@@ -302,16 +301,21 @@ def _value(result: nagiosplugin.Result) -> Any:
     return result.metric.value
 
 
-def build_check(options: PluginOptions, prober: Prober | None = None) -> nagiosplugin.Check:
+def build_check(
+    options: PluginOptions,
+    prober: Prober | None = None,
+    backends_prober: BackendsProber | None = None,
+) -> nagiosplugin.Check:
     """The check for ``options``: call it (``check()``), then read ``check.state``.
 
     ``prober`` replaces the core's probe (see :class:`HealthResource`); the
-    ``--all-addresses`` and ``--all-services`` modes always use their own.
+    ``--all-services`` mode always uses its own. ``backends_prober`` replaces the
+    probe of every address in the ``--all-addresses`` mode.
     """
     if options.all_addresses:
         from check_grpc_health.plugin.backends import build_backends_check
 
-        return build_backends_check(options)
+        return build_backends_check(options, backends_prober)
     return nagiosplugin.Check(
         HealthResource(options, prober),
         ConnectionContext(),

@@ -128,8 +128,96 @@ def result_body(outcome: Outcome, api: Icinga2Api) -> dict[str, Any]:
     return body
 
 
-class _Fatal(Exception):
+class Icinga2Fault(Exception):
     """A fault that stops every submission (no connection, wrong password, TLS)."""
+
+
+class Icinga2Connection:
+    """One keep-alive HTTPS connection to the API, for one result at a time.
+
+    Shared by the one-shot fleet and the resident monitor. The certificate is always
+    verified (the CA given, else the system's); no option skips it.
+    """
+
+    def __init__(self, api: Icinga2Api) -> None:
+        import base64
+        import ssl
+
+        self.api = api
+        self.context = ssl.create_default_context(cafile=api.ca_file)
+        token = base64.b64encode(f"{api.user}:{api.password}".encode()).decode()
+        self.headers = {
+            "Accept": "application/json",  # Icinga 2 answers a POST without it with 400
+            "Content-Type": "application/json",
+            "Authorization": f"Basic {token}",
+        }
+        self._connection: http.client.HTTPSConnection | None = None
+
+    def submit(self, outcome: Outcome, timeout: float) -> tuple[int, str | None]:
+        """Submit one labelled result; its HTTP status and None when Icinga 2 stored it,
+        else why it was refused.
+
+        Raises :class:`Icinga2Fault` when no result can go in (no connection, TLS, a
+        wrong password, no answer within ``timeout``).
+        """
+        import json
+
+        body = json.dumps(result_body(outcome, self.api))
+        status, answer = self._post(body, timeout)
+        if status == 401:
+            raise Icinga2Fault(
+                f"{self.api.url}: 401 Unauthorized: wrong user or password for {self.api.user!r}"
+            )
+        return status, _rejection(status, answer)
+
+    def close(self) -> None:
+        """Close the connection, if one is open."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _post(self, body: str, timeout: float) -> tuple[int, str]:
+        """One request; a keep-alive connection the server closed is opened again, once."""
+        import http.client
+        import ssl
+
+        url = self.api.url
+        for attempt in (1, 2):
+            if timeout <= 0:
+                raise Icinga2Fault("the fleet's deadline (-t) ran out before every result was sent")
+            connection = self._connection
+            if connection is None:
+                connection = self._connection = http.client.HTTPSConnection(
+                    self.api.host, self.api.port, context=self.context, timeout=timeout
+                )
+            elif connection.sock is not None:
+                connection.sock.settimeout(timeout)
+            try:
+                connection.request("POST", PATH, body, self.headers)
+                response = connection.getresponse()
+                answer = response.read().decode("utf-8", "replace")
+            except ssl.SSLCertVerificationError as error:
+                self.close()
+                raise Icinga2Fault(
+                    f"{url}: certificate not trusted ({error.verify_message}); "
+                    "give the API's CA with --icinga2-ca"
+                ) from None
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self.close()
+                if attempt == 1:
+                    continue
+                raise Icinga2Fault(f"{url}: the API closed the connection") from None
+            except TimeoutError:
+                self.close()
+                raise Icinga2Fault(f"{url}: no answer within the fleet's deadline (-t)") from None
+            except (OSError, http.client.HTTPException) as error:
+                self.close()
+                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+                raise Icinga2Fault(f"cannot reach {url}: {reason}") from None
+            if response.will_close:  # Icinga 2 closes after a 400 or a 401
+                self.close()
+            return response.status, answer
+        raise AssertionError("unreachable")
 
 
 def deliver_icinga2(
@@ -179,21 +267,11 @@ class _Submitter:
     def __init__(
         self, api: Icinga2Api, deadline: float, trace: Callable[[str], None] | None
     ) -> None:
-        import base64
-        import ssl
         import threading
 
         self.api = api
         self.deadline = deadline
         self.trace = trace
-        # Always verified: the CA given, else the system's. No option skips it.
-        self.context = ssl.create_default_context(cafile=api.ca_file)
-        token = base64.b64encode(f"{api.user}:{api.password}".encode()).decode()
-        self.headers = {
-            "Accept": "application/json",  # Icinga 2 answers a POST without it with 400
-            "Content-Type": "application/json",
-            "Authorization": f"Basic {token}",
-        }
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.delivered = 0
@@ -205,26 +283,17 @@ class _Submitter:
 
     def submit(self, share: list[Outcome]) -> None:
         """Submit ``share`` in order on one keep-alive connection."""
-        import json
-
-        connection: http.client.HTTPSConnection | None = None
+        connection = Icinga2Connection(self.api)
         done = 0
         try:
             for outcome in share:
                 if self.stop.is_set():
                     self._count_unsent(self.stopped_by, len(share) - done)
                     break
-                body = json.dumps(result_body(outcome, self.api))
-                connection, status, answer = self._post(connection, body)
+                status, problem = connection.submit(outcome, self.deadline - time.monotonic())
                 name = str(outcome.entry.label)
                 if self.trace is not None:
                     self.trace(f"{NAME}: POST {PATH} {name}: {status}")
-                if status == 401:
-                    raise _Fatal(
-                        f"{self.api.url}: 401 Unauthorized: wrong user or password "
-                        f"for {self.api.user!r}"
-                    )
-                problem = _rejection(status, answer)
                 with self.lock:
                     if problem is None:
                         self.delivered += 1
@@ -234,71 +303,19 @@ class _Submitter:
                         message = f"{name} (line {line}) rejected: {problem}"
                         self.rejected.append((line, message))
                 done += 1
-        except _Fatal as fatal:
+        except Icinga2Fault as fatal:
             with self.lock:
                 self.stopped_by = self.stopped_by or str(fatal)
             self.stop.set()
             self._count_unsent(str(fatal), len(share) - done)
         finally:
-            if connection is not None:
-                connection.close()
+            connection.close()
 
     def _count_unsent(self, problem: str | None, count: int) -> None:
         with self.lock:
             key = problem or "stopped"
             self.fatal[key] = self.fatal.get(key, 0) + count
             self.undelivered += count
-
-    def _post(
-        self, connection: http.client.HTTPSConnection | None, body: str
-    ) -> tuple[http.client.HTTPSConnection | None, int, str]:
-        """One request; a keep-alive connection the server closed is opened again, once.
-
-        Returns the connection to go on with (None when the server closed it), the
-        HTTP status and the answer's text.
-        """
-        import http.client
-        import ssl
-
-        url = self.api.url
-        for attempt in (1, 2):
-            remaining = self.deadline - time.monotonic()
-            if remaining <= 0:
-                raise _Fatal("the fleet's deadline (-t) ran out before every result was sent")
-            if connection is None:
-                connection = http.client.HTTPSConnection(
-                    self.api.host, self.api.port, context=self.context, timeout=remaining
-                )
-            elif connection.sock is not None:
-                connection.sock.settimeout(remaining)
-            try:
-                connection.request("POST", PATH, body, self.headers)
-                response = connection.getresponse()
-                answer = response.read().decode("utf-8", "replace")
-            except ssl.SSLCertVerificationError as error:
-                connection.close()
-                raise _Fatal(
-                    f"{url}: certificate not trusted ({error.verify_message}); "
-                    "give the API's CA with --icinga2-ca"
-                ) from None
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                connection.close()
-                connection = None
-                if attempt == 1:
-                    continue
-                raise _Fatal(f"{url}: the API closed the connection") from None
-            except TimeoutError:
-                connection.close()
-                raise _Fatal(f"{url}: no answer within the fleet's deadline (-t)") from None
-            except (OSError, http.client.HTTPException) as error:
-                connection.close()
-                reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
-                raise _Fatal(f"cannot reach {url}: {reason}") from None
-            if response.will_close:  # Icinga 2 closes after a 400 or a 401
-                connection.close()
-                connection = None
-            return connection, response.status, answer
-        raise AssertionError("unreachable")
 
 
 def _rejection(status: int, answer: str) -> str | None:

@@ -1,0 +1,151 @@
+"""The monitor's connections: asyncio channels per target, never more streams than fit.
+
+Layer: adapter (the monitor). Lines with the same target and transport settings share
+connections (:func:`~check_grpc_health.fleet.channels.transport_key`, as the one-shot
+fleet shares its channels). Every Watch stream holds one of the server's concurrent
+streams for as long as it lives. A server caps them per connection (HTTP/2
+``MAX_CONCURRENT_STREAMS``: .NET Kestrel allows 100) and grpcio queues the streams
+past the cap on the client, in silence. So a connection carries at most
+:data:`STREAMS_PER_CONNECTION` streams (100 less one, which stays free for the
+heartbeat's Checks), more go on another connection of their own, and a stream that
+gets no first message on a ready connection tells of a lower cap (:meth:`lower_cap`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from check_grpc_health.core.aio_channel import AsyncHealthChannel, plan_needs_io
+from check_grpc_health.core.channel import channel_plan
+from check_grpc_health.fleet.channels import transport_key
+from check_grpc_health.monitor.backoff import channel_arguments
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from check_grpc_health.core.options import ProbeOptions
+
+#: Streams one connection carries by default: Kestrel's 100 less one kept for Checks.
+STREAMS_PER_CONNECTION = 99
+
+
+class Connection:
+    """One channel (one HTTP/2 connection) and the streams it carries."""
+
+    __slots__ = ("channel", "index", "key", "streams")
+
+    def __init__(self, key: tuple[object, ...], index: int, channel: AsyncHealthChannel) -> None:
+        self.key = key
+        self.index = index
+        self.channel = channel
+        self.streams: list[Any] = []
+
+
+class _Target:
+    """The connections to one target, and how many streams each may carry."""
+
+    __slots__ = ("cap", "connections", "opening")
+
+    def __init__(self) -> None:
+        self.connections: list[Connection] = []
+        self.cap = STREAMS_PER_CONNECTION
+        self.opening: asyncio.Lock = asyncio.Lock()
+
+
+class Connections:
+    """Channels by transport settings, opened as streams need them."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+        self._targets: dict[tuple[object, ...], _Target] = {}
+
+    def _target(self, options: ProbeOptions) -> _Target:
+        key = transport_key(options)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _Target()
+        return target
+
+    async def _open(self, options: ProbeOptions, target: _Target) -> Connection:
+        index = len(target.connections)
+        # Each channel gets a connection of its own: grpcio would otherwise share one
+        # subchannel (one connection) between channels with the same settings.
+        extra = (*channel_arguments(), ("grpc.use_local_subchannel_pool", 1))
+        if plan_needs_io(options):
+            loop = asyncio.get_running_loop()
+            plan = await loop.run_in_executor(self.executor, channel_plan, options, None, extra)
+        else:
+            plan = channel_plan(options, extra=extra)
+        channel = AsyncHealthChannel(options, plan=plan)
+        connection = Connection(transport_key(options), index, channel)
+        target.connections.append(connection)
+        return connection
+
+    async def for_stream(self, options: ProbeOptions, stream: object) -> Connection:
+        """A connection with room for one more stream, which is counted on it.
+
+        Raises what planning the channel raises (an unusable TLS file, a certificate
+        that could not be fetched for the no-verify mode).
+        """
+        target = self._target(options)
+        async with target.opening:
+            for connection in target.connections:
+                if len(connection.streams) < target.cap:
+                    break
+            else:
+                connection = await self._open(options, target)
+            connection.streams.append(stream)
+            return connection
+
+    async def for_check(self, options: ProbeOptions) -> Connection:
+        """The connection with the fewest streams, for a heartbeat's Checks."""
+        target = self._target(options)
+        async with target.opening:
+            if not target.connections:
+                return await self._open(options, target)
+            return min(target.connections, key=lambda connection: len(connection.streams))
+
+    def release(self, connection: Connection, stream: object) -> None:
+        """``stream`` has ended: its place on ``connection`` is free."""
+        if stream in connection.streams:
+            connection.streams.remove(stream)
+
+    def lower_cap(self, connection: Connection, answered: int) -> tuple[int, list[Any]]:
+        """The server let only ``answered`` streams through: carry one fewer than that.
+
+        Returns the new cap and the streams past it on ``connection``, which the caller
+        moves to another connection.
+        """
+        target = self._targets.get(connection.key)
+        if target is None:
+            return STREAMS_PER_CONNECTION, []
+        target.cap = max(1, min(target.cap, answered - 1))
+        overflow = connection.streams[target.cap :]
+        return target.cap, list(overflow)
+
+    async def close_unused(self) -> None:
+        """Close connections that carry no stream (after a reload removed lines)."""
+        for key, target in list(self._targets.items()):
+            kept = []
+            for connection in target.connections:
+                if connection.streams:
+                    kept.append(connection)
+                else:
+                    await connection.channel.close()
+            target.connections = kept
+            for index, connection in enumerate(kept):
+                connection.index = index
+            if not kept:
+                del self._targets[key]
+
+    async def close(self) -> None:
+        """Close every channel, cancelling every call on it."""
+        for target in self._targets.values():
+            for connection in target.connections:
+                await connection.channel.close()
+        self._targets.clear()
+
+    def count(self) -> int:
+        """How many connections are open."""
+        return sum(len(target.connections) for target in self._targets.values())
