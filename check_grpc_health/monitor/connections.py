@@ -5,10 +5,11 @@ connections (:func:`~check_grpc_health.fleet.channels.transport_key`, as the one
 fleet shares its channels). Every Watch stream holds one of the server's concurrent
 streams for as long as it lives. A server caps them per connection (HTTP/2
 ``MAX_CONCURRENT_STREAMS``: .NET Kestrel allows 100) and grpcio queues the streams
-past the cap on the client, in silence. So a connection carries at most
-:data:`STREAMS_PER_CONNECTION` streams (100 less one, which stays free for the
-heartbeat's Checks), more go on another connection of their own, and a stream that
-gets no first message on a ready connection tells of a lower cap (:meth:`lower_cap`).
+past the cap on the client, in silence, or refuses them (``REFUSED_STREAM``). So a
+connection carries at most :data:`STREAMS_PER_CONNECTION` streams, more go on another
+connection of their own, and a stream that is refused, or gets no first message on a
+ready connection, tells of a lower cap (:meth:`lower_cap`). The heartbeat's Checks go on
+a connection of their own, which no stream fills.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
     from check_grpc_health.core.options import ProbeOptions
 
-#: Streams one connection carries by default: Kestrel's 100 less one kept for Checks.
-STREAMS_PER_CONNECTION = 99
+#: Streams one connection carries by default: Kestrel's cap.
+STREAMS_PER_CONNECTION = 100
 
 
 class Connection:
@@ -45,10 +46,12 @@ class Connection:
 class _Target:
     """The connections to one target, and how many streams each may carry."""
 
-    __slots__ = ("cap", "connections", "opening")
+    __slots__ = ("cap", "checks", "connections", "opening")
 
     def __init__(self) -> None:
         self.connections: list[Connection] = []
+        #: The connection the heartbeat's Checks use; it carries no stream.
+        self.checks: Connection | None = None
         self.cap = STREAMS_PER_CONNECTION
         self.opening: asyncio.Lock = asyncio.Lock()
 
@@ -67,8 +70,7 @@ class Connections:
             target = self._targets[key] = _Target()
         return target
 
-    async def _open(self, options: ProbeOptions, target: _Target) -> Connection:
-        index = len(target.connections)
+    async def _open(self, options: ProbeOptions, index: int) -> Connection:
         # Each channel gets a connection of its own: grpcio would otherwise share one
         # subchannel (one connection) between channels with the same settings.
         extra = (*channel_arguments(), ("grpc.use_local_subchannel_pool", 1))
@@ -78,9 +80,7 @@ class Connections:
         else:
             plan = channel_plan(options, extra=extra)
         channel = AsyncHealthChannel(options, plan=plan)
-        connection = Connection(transport_key(options), index, channel)
-        target.connections.append(connection)
-        return connection
+        return Connection(transport_key(options), index, channel)
 
     async def for_stream(self, options: ProbeOptions, stream: object) -> Connection:
         """A connection with room for one more stream, which is counted on it.
@@ -94,39 +94,47 @@ class Connections:
                 if len(connection.streams) < target.cap:
                     break
             else:
-                connection = await self._open(options, target)
+                connection = await self._open(options, len(target.connections))
+                target.connections.append(connection)
             connection.streams.append(stream)
             return connection
 
     async def for_check(self, options: ProbeOptions) -> Connection:
-        """The connection with the fewest streams, for a heartbeat's Checks."""
+        """The connection of the heartbeat's Checks, which carries no stream."""
         target = self._target(options)
         async with target.opening:
-            if not target.connections:
-                return await self._open(options, target)
-            return min(target.connections, key=lambda connection: len(connection.streams))
+            if target.checks is None:
+                target.checks = await self._open(options, -1)
+            return target.checks
 
     def release(self, connection: Connection, stream: object) -> None:
         """``stream`` has ended: its place on ``connection`` is free."""
         if stream in connection.streams:
             connection.streams.remove(stream)
 
-    def lower_cap(self, connection: Connection, answered: int) -> tuple[int, list[Any]]:
-        """The server let only ``answered`` streams through: carry one fewer than that.
+    def lower_cap(self, connection: Connection, answered: int) -> tuple[int | None, list[Any]]:
+        """The server let only ``answered`` streams through: carry no more than that.
 
-        Returns the new cap and the streams past it on ``connection``, which the caller
-        moves to another connection.
+        Returns the new cap (None when it stays as it was) and the streams past it on
+        ``connection``, which the caller moves to another connection.
         """
         target = self._targets.get(connection.key)
         if target is None:
-            return STREAMS_PER_CONNECTION, []
-        target.cap = max(1, min(target.cap, answered - 1))
-        overflow = connection.streams[target.cap :]
-        return target.cap, list(overflow)
+            return None, []
+        cap = max(1, min(target.cap, answered))
+        lowered = cap if cap != target.cap else None
+        target.cap = cap
+        through = [stream for stream in connection.streams if stream.answered]
+        waiting = [stream for stream in connection.streams if not stream.answered]
+        return lowered, waiting + through[cap:]
 
-    async def close_unused(self) -> None:
-        """Close connections that carry no stream (after a reload removed lines)."""
+    async def close_unused(self, keys: set[tuple[object, ...]]) -> None:
+        """Close connections that carry no stream, and the Check connections of targets
+        not in ``keys`` (after a reload removed lines)."""
         for key, target in list(self._targets.items()):
+            if key not in keys and target.checks is not None:
+                await target.checks.channel.close()
+                target.checks = None
             kept = []
             for connection in target.connections:
                 if connection.streams:
@@ -136,7 +144,7 @@ class Connections:
             target.connections = kept
             for index, connection in enumerate(kept):
                 connection.index = index
-            if not kept:
+            if not kept and target.checks is None:
                 del self._targets[key]
 
     async def close(self) -> None:
@@ -144,8 +152,13 @@ class Connections:
         for target in self._targets.values():
             for connection in target.connections:
                 await connection.channel.close()
+            if target.checks is not None:
+                await target.checks.channel.close()
         self._targets.clear()
 
     def count(self) -> int:
         """How many connections are open."""
-        return sum(len(target.connections) for target in self._targets.values())
+        return sum(
+            len(target.connections) + (target.checks is not None)
+            for target in self._targets.values()
+        )

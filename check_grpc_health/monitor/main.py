@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import nagiosplugin
 
@@ -31,7 +31,7 @@ from check_grpc_health.text import clean_text
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from check_grpc_health.fleet.file import Entry
     from check_grpc_health.monitor.delivery import SinkWorker
@@ -163,6 +163,7 @@ async def _run(setup: _Setup, entries: list[Entry], sinks: list[SinkWorker]) -> 
     from check_grpc_health.monitor.monitor import Monitor, Settings
 
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_defect(setup.events))
     stopping = asyncio.Event()
     stopped_by: list[str] = []
     executor = ThreadPoolExecutor(setup.args.threads, thread_name_prefix="check")
@@ -198,6 +199,18 @@ async def _run(setup: _Setup, entries: list[Entry], sinks: list[SinkWorker]) -> 
         setup.events.say(f"{name}: {count} results not delivered at the stop")
     setup.events.trace(f"stopped by {stopped_by[0]}")
     executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _defect(events: Events) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """The event loop's last resort: an error nothing else caught is one line, never a
+    traceback; the monitor goes on."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        what = f"{type(error).__name__}: {error}" if error is not None else context["message"]
+        events.say(f"internal error: {what}")
+
+    return handler
 
 
 def _flush(sinks: Sequence[SinkWorker], deadline: float) -> list[tuple[str, int]]:

@@ -135,7 +135,15 @@ class Monitor:
                     sink.discard(str(label))
         kept = len(self.lines)
         self._add(entries, keys)
-        await self.connections.close_unused()
+        from check_grpc_health.fleet.channels import transport_key
+
+        await self.connections.close_unused(
+            {
+                transport_key(backend.options)
+                for line in self.lines.values()
+                for backend in line.backends.values()
+            }
+        )
         return kept, len(self.lines) - kept, len(gone)
 
     async def stop(self) -> None:
@@ -144,13 +152,17 @@ class Monitor:
             self._schedule.clear()
         for key in list(self._retries):
             self._cancel_retry(key)
-        for task in self._beating.values():
-            task.cancel()
+        tasks = list(self._beating.values())
         for line in self.lines.values():
             for backend in line.backends.values():
                 for view in backend.services.values():
                     if view.stream is not None:
                         view.stream.stop()
+                        tasks.extend([view.stream.task] if view.stream.task else [])
+        for task in tasks:
+            task.cancel()
+        # Every task ends before its channel closes under it.
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.connections.close()
 
     # Streams
@@ -237,6 +249,8 @@ class Monitor:
                 if key not in self._again:
                     return
                 self._again.discard(key)
+        except Exception as error:  # a defect costs one line and this heartbeat, no more
+            self.events.say(f"{key}: the heartbeat failed: {type(error).__name__}: {error}")
         finally:
             self._beating.pop(key, None)
 

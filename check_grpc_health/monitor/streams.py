@@ -22,7 +22,7 @@ import grpc
 
 from check_grpc_health.core.aio_channel import pushed_status
 from check_grpc_health.core.results import HealthCheckError, RpcFailure
-from check_grpc_health.core.rpc import rpc_code, rpc_failure
+from check_grpc_health.core.rpc import rpc_code, rpc_details, rpc_failure
 from check_grpc_health.monitor.backoff import Backoff
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 #: A stream that lived this long before it broke was working: its back-off starts over.
 _WORKED = 10.0
+#: Refusals in a row taken for a full connection; after that, for a failure.
+_REFUSALS = 3
 
 
 class StreamListener(Protocol):
@@ -69,6 +71,7 @@ class ServiceStream:
         "moving",
         "options",
         "service",
+        "stopping",
         "task",
     )
 
@@ -95,6 +98,7 @@ class ServiceStream:
         self.answered = False
         #: True while the call is cancelled to open it on another connection.
         self.moving = False
+        self.stopping = False
         self.task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -103,6 +107,7 @@ class ServiceStream:
 
     def stop(self) -> None:
         """Stop following the service; its call is cancelled."""
+        self.stopping = True
         if self.task is not None:
             self.task.cancel()
         if self.call is not None:
@@ -116,6 +121,7 @@ class ServiceStream:
 
     async def _run(self) -> None:
         backoff = Backoff()
+        refused = 0
         while True:
             started = time.monotonic()
             try:
@@ -124,6 +130,9 @@ class ServiceStream:
                 if rpc_code(error) is grpc.StatusCode.UNIMPLEMENTED:
                     self.listener.polls(self, "Watch is UNIMPLEMENTED")
                     return
+                refused = refused + 1 if _refused(error) else 0
+                if 0 < refused <= _REFUSALS and self._full():
+                    continue  # the connection is full: open it again on another one
                 failure: HealthCheckError = rpc_failure(self.service, error)
             except HealthCheckError as error:  # the channel could not be planned
                 failure = error
@@ -162,6 +171,12 @@ class ServiceStream:
             if self.moving and rpc_code(error) is grpc.StatusCode.CANCELLED:
                 return _MOVED
             raise
+        except asyncio.CancelledError:
+            # grpc.aio ends a read of a call cancelled here with CancelledError, as it
+            # ends the read of a task that is cancelled.
+            if self.moving and not self.stopping:
+                return _MOVED
+            raise
         finally:
             self.connections.release(connection, self)
             self.call = None
@@ -184,20 +199,40 @@ class ServiceStream:
                 done, _ = await asyncio.wait({reading}, timeout=wait)
                 if done:
                     return reading.result()
-                if connection.channel.ready:
-                    answered = sum(1 for stream in connection.streams if stream.answered)
-                    cap, overflow = self.connections.lower_cap(connection, answered)
-                    self.listener.note(
-                        f"{self.options.target.display} lets {answered} streams through one "
-                        f"connection: at most {cap} per connection from now on"
-                    )
-                    for stream in overflow:
-                        if stream is not self:
-                            stream.move()
+                if connection.channel.ready and self._full():
                     return None
         finally:
             if not reading.done():
                 reading.cancel()
+
+    def _full(self) -> bool:
+        """This stream did not get through its connection: the server's cap is what
+        got through. Lowers the cap and moves the streams past it; False when no other
+        stream got through either (then it is not the cap)."""
+        connection = self.connection
+        if connection is None:
+            return False
+        answered = sum(1 for stream in connection.streams if stream.answered)
+        if answered == 0:
+            return False
+        cap, overflow = self.connections.lower_cap(connection, answered)
+        if cap is not None:
+            self.listener.note(
+                f"{self.options.target.display} lets {answered} streams through one "
+                f"connection: at most {cap} per connection from now on"
+            )
+        for stream in overflow:
+            if stream is not self:
+                stream.move()
+        return True
+
+
+def _refused(error: grpc.RpcError) -> bool:
+    """The server refused to start the stream (HTTP/2 ``REFUSED_STREAM``, code 7): it has
+    more streams open on the connection than it allows. Safe to open again elsewhere."""
+    return rpc_code(
+        error
+    ) is grpc.StatusCode.UNAVAILABLE and "RST_STREAM with error code 7" in rpc_details(error)
 
 
 #: What :meth:`ServiceStream._follow` returns for a call given up to open it elsewhere.

@@ -47,5 +47,5 @@ def watching(tmp_path: Path) -> Iterator[Callable[..., WatchingFleet]]:
     yield start
     for monitor in started:
         code = monitor.stop()
-        assert monitor.tracebacks() == []
+        assert monitor.tracebacks() == [], "\n".join(monitor.lines)
         assert code == 0, monitor.lines[-10:]
