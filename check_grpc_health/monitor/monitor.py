@@ -82,6 +82,9 @@ class Monitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._schedule: Schedule | None = None
         self._slots = asyncio.Semaphore(_BEATS_AT_ONCE)
+        #: Streams that broke and were opened again, since the start.
+        self.reconnects = 0
+        self.started_at = time.time()
 
     # The lines
 
@@ -193,7 +196,8 @@ class Monitor:
         if found is None:
             return
         line, backend, view = found
-        view.status, view.error, view.pushed_at = status, None, time.monotonic()
+        view.set_status(status)
+        view.error, view.pushed_at = None, time.monotonic()
         backend.failure = None  # a message came: the connection is up
         if line.ready:
             self._judge(line, heartbeat=False)
@@ -203,6 +207,7 @@ class Monitor:
         if found is None:
             return
         line = found[0]
+        self.reconnects += 1
         self.events.trace(
             f"{_name(line)}: the Watch stream of {_subject(stream.service)} on "
             f"{stream.options.target.display} broke ({failure}); opening it again in "
@@ -263,6 +268,7 @@ class Monitor:
                 return  # removed by a reload meanwhile
             self._learn(line, learnt, started)
         line.ready = True
+        line.heartbeat_at = time.time()
         outcome = self._judge(line, heartbeat=True)
         failing = outcome.state != nagiosplugin.Ok and _failed(line)
         if failing:

@@ -38,10 +38,23 @@ POLL = "poll"
 class ServiceView:
     """One service on one backend: its last status or RPC error, and how it is followed."""
 
-    __slots__ = ("error", "method", "pushed_at", "rpc_time", "status", "stream")
+    __slots__ = (
+        "changed_at",
+        "changes",
+        "error",
+        "method",
+        "pushed_at",
+        "rpc_time",
+        "status",
+        "stream",
+    )
 
     def __init__(self) -> None:
         self.status: HealthStatus | None = None
+        #: How many times the status changed since the monitor learnt the first one, and
+        #: when it last did (Unix time): a blip between two scrapes still counts.
+        self.changes = 0
+        self.changed_at: float | None = None
         self.error: RpcFailure | None = None
         self.rpc_time = 0.0
         #: When a stream last pushed a status (monotonic seconds), 0 before any.
@@ -49,6 +62,14 @@ class ServiceView:
         #: ``watch`` while a stream follows the service, ``poll`` when only Checks do.
         self.method = WATCH
         self.stream: ServiceStream | None = None
+
+    def set_status(self, status: HealthStatus | None) -> None:
+        """A status learnt (pushed or checked); a different one counts as a change."""
+        if status is not None and self.status is not None and status != self.status:
+            self.changes += 1
+            self.changed_at = time.time()
+        if status is not None:
+            self.status = status
 
 
 class BackendView:
@@ -86,7 +107,10 @@ class BackendView:
                 continue
             view.rpc_time = outcome.rpc_time
             if view.pushed_at <= since:
-                view.status, view.error = outcome.status, outcome.error
+                view.set_status(outcome.status)
+                view.error = outcome.error
+                if outcome.status is None:
+                    view.status = None
 
 
 class Delivered(NamedTuple):
@@ -118,6 +142,7 @@ class LineState:
         "delivered",
         "entry",
         "failure",
+        "heartbeat_at",
         "judged_options",
         "key",
         "outcome",
@@ -143,6 +168,8 @@ class LineState:
         self.delivered: Delivered | None = None
         #: When the line's state or output last changed (Unix time).
         self.changed_at = time.time()
+        #: When the last heartbeat ended (Unix time), None before the first.
+        self.heartbeat_at: float | None = None
 
     @property
     def options(self) -> PluginOptions | None:
