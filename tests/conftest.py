@@ -29,6 +29,7 @@ from support.daemons.prometheus import (  # noqa: E402
 from support.daemons.prometheus import (  # noqa: E402
     promtool_check_metrics as check_metrics,
 )
+from support.health_process import HealthProcess  # noqa: E402
 from support.servers import (  # noqa: E402
     HealthServer,
     HoldingServicer,
@@ -39,6 +40,7 @@ from support.servers import (  # noqa: E402
     random_bytes_responder,
     start_health_server,
 )
+from support.watching import WatchingFleet  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -243,3 +245,45 @@ def promtool_check_metrics() -> Callable[[str], tuple[int, str]]:
     """``promtool check metrics`` on a text: (exit code, output)."""
     promtool_binary()
     return check_metrics
+
+
+# The watching fleet (tests/monitor/, tests/daemons/): servers in processes of their own,
+# and monitors that are stopped, and checked for a clean stop, after each test.
+
+
+@pytest.fixture
+def health_process() -> Iterator[Callable[..., HealthProcess]]:
+    """Factory: ``health_process(services, watch=..., max_streams=...)``; killed after."""
+    started: list[HealthProcess] = []
+
+    def start(*args: Any, **kwargs: Any) -> HealthProcess:
+        server = HealthProcess(*args, **kwargs)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def watching(tmp_path: Path) -> Iterator[Callable[..., WatchingFleet]]:
+    """Factory: ``watching("line\\nline", *options, interval=...)``.
+
+    Each monitor is stopped after the test, which checks that it stopped cleanly and
+    never printed a traceback.
+    """
+    started: list[WatchingFleet] = []
+
+    def start(text: str, *options: str, **kwargs: Any) -> WatchingFleet:
+        path = tmp_path / f"fleet-{len(started)}.txt"
+        path.write_text(text)
+        monitor = WatchingFleet(path, *options, **kwargs)
+        started.append(monitor)
+        return monitor
+
+    yield start
+    for monitor in started:
+        code = monitor.stop()
+        assert monitor.tracebacks() == [], "\n".join(monitor.lines)
+        assert code == 0, monitor.lines[-10:]

@@ -74,6 +74,7 @@ class SinkWorker:
         self._pending: dict[str, Outcome] = {}
         self._in_flight: dict[str, Outcome] = {}
         self._stopping = False
+        self._last_try = False
         self._fault: str | None = None
         self._backoff = Backoff()
         self._retry_at = 0.0
@@ -107,8 +108,12 @@ class SinkWorker:
         """The next batch, once there is one and no back-off is running; None to stop."""
         with self._lock:
             while True:
-                if self._stopping and (not self._pending or self._fault is not None):
-                    return None
+                if self._stopping:
+                    if not self._pending or self._last_try:
+                        return None
+                    # A sink that was down gets one more try at the stop, then no more.
+                    self._last_try = self._fault is not None
+                    break
                 wait = self._retry_at - time.monotonic()
                 if self._pending and wait <= 0:
                     break
@@ -165,7 +170,6 @@ class SinkWorker:
         """Deliver what is pending until ``deadline`` (monotonic); how many were left."""
         with self._lock:
             self._stopping = True
-            self._retry_at = min(self._retry_at, time.monotonic())
             self._lock.notify_all()
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
