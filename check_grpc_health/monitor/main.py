@@ -198,6 +198,7 @@ async def _run(setup: _Setup, entries: list[Entry], sinks: list[SinkWorker]) -> 
     for name, count in left:
         setup.events.say(f"{name}: {count} results not delivered at the stop")
     setup.events.trace(f"stopped by {stopped_by[0]}")
+    setup.events.drain(deadline)
     executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -141,3 +142,22 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "grpc-health-monitor" not in checked.stderr, checked.stderr
+
+
+def test_a_reader_that_stops_reading_never_stalls_the_monitor(
+    health_process: Callable[..., HealthProcess], watching: Callable[..., WatchingFleet]
+) -> None:
+    server = health_process(["a"])
+    read_end, write_end = os.pipe()
+    try:
+        fleet = watching(f"web1!a: -H {server.address} -s a\n", interval=3600, stdout=write_end)
+        os.close(write_end)
+        fleet.line("web1!a: (start) -> OK")
+        # About 600 bytes of JSON per change: 400 changes fill the 64 KiB pipe many times.
+        for number in range(400):
+            server.set("a", "NOT_SERVING" if number % 2 == 0 else "SERVING")
+        # A status the flood never used: its line comes only if the monitor got through.
+        server.set("a", "SERVICE_UNKNOWN")
+        assert fleet.line("service 'a' is SERVICE_UNKNOWN")
+    finally:
+        os.close(read_end)

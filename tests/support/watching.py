@@ -35,7 +35,9 @@ class WatchingFleet:
         interval: float = 60,
         env: Mapping[str, str] | None = None,
         json_events: bool = True,
+        stdout: int | None = None,
     ) -> None:
+        """``stdout``, when given, is where the events go instead of this reader."""
         self.path = fleet_file
         command = [FLEET, "--watch", str(fleet_file), "-v", "--interval", f"{interval:g}"]
         if json_events:
@@ -46,14 +48,16 @@ class WatchingFleet:
         self._changed = threading.Condition()
         self.process = subprocess.Popen(
             command,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.PIPE if stdout is None else stdout,
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **(env or {})},
         )
+        streams = [(self.process.stderr, False)]
+        if stdout is None:
+            streams.append((self.process.stdout, True))
         self._readers = [
-            threading.Thread(target=self._read, args=(self.process.stdout, True), daemon=True),
-            threading.Thread(target=self._read, args=(self.process.stderr, False), daemon=True),
+            threading.Thread(target=self._read, args=stream, daemon=True) for stream in streams
         ]
         for reader in self._readers:
             reader.start()
