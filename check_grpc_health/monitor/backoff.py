@@ -25,6 +25,11 @@ def channel_arguments(cap: float = CAP) -> tuple[tuple[str, int], ...]:
     )
 
 
+#: One generator for every back-off: each holds 2.5 KiB of state, and there is a
+#: back-off per stream.
+_RANDOM = random.Random()  # noqa: S311 (jitter, not a secret)
+
+
 class Backoff:
     """Delays that grow by :data:`FACTOR` up to ``cap``, each moved by up to ±20%."""
 
@@ -33,7 +38,7 @@ class Backoff:
     def __init__(self, cap: float = CAP, rng: random.Random | None = None) -> None:
         self._cap = cap
         self._next = BASE
-        self._random = rng or random.Random()  # noqa: S311 (jitter, not a secret)
+        self._random = rng or _RANDOM
 
     def delay(self) -> float:
         """The next delay in seconds; each call waits longer, up to the cap."""

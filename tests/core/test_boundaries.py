@@ -26,6 +26,7 @@ CORE_MODULES = [
     "check_grpc_health.core.diagnosis",
     "check_grpc_health.core.proxy",
     "check_grpc_health.core.family",
+    "check_grpc_health.core.aio_channel",
 ]
 DIAGNOSIS_MODULES = {
     "check_grpc_health.core.diagnosis",
@@ -42,7 +43,9 @@ def loaded_modules(statement: str) -> set[str]:
 
 def test_core_imports_only_stdlib_grpc_and_health() -> None:
     core = loaded_modules("\n".join(f"import {name}" for name in CORE_MODULES))
-    floor = loaded_modules("import grpc\nfrom grpc_health.v1 import health_pb2, health_pb2_grpc")
+    floor = loaded_modules(
+        "import grpc, grpc.aio\nfrom grpc_health.v1 import health_pb2, health_pb2_grpc"
+    )
     extra = {name for name in core - floor if name.split(".")[0] not in sys.stdlib_module_names}
     assert {name.split(".")[0] for name in extra} == {"check_grpc_health"}
     assert not [name for name in core if name.startswith(("nagiosplugin", "ansible"))]

@@ -9,8 +9,7 @@ import subprocess
 from typing import TYPE_CHECKING
 
 import pytest
-from support.daemons.process import find_binary
-from support.paths import FLEET, ROOT
+from support.paths import FLEET
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,23 +124,6 @@ def test_bad_options_get_one_line_and_unknown(
     assert done.stdout == ""
     assert done.stderr.startswith(f"check_grpc_health_fleet: {message}")
     assert done.stderr.count("\n") == 1
-
-
-def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
-    analyze = find_binary("systemd-analyze", "systemd", "/usr/bin/systemd-analyze")
-    name = "grpc-health-monitor.service"
-    text = (ROOT / "contrib" / "systemd" / name).read_text()
-    # The documented path, pointed at this installation.
-    (tmp_path / name).write_text(text.replace("/usr/local/bin/check_grpc_health_fleet", FLEET))
-    checked = subprocess.run(
-        [analyze, "verify", str(tmp_path / name)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "grpc-health-monitor" not in checked.stderr, checked.stderr
 
 
 def test_a_reader_that_stops_reading_never_stalls_the_monitor(
