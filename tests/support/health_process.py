@@ -10,7 +10,8 @@ sets a status (``set SERVICE STATUS``, ``-`` for the overall health). Modes:
 - ``--watch unimplemented``: Watch answers UNIMPLEMENTED, Check works;
 - ``--watch once``: Watch sends the current status, then ends the stream (status OK);
 - ``--max-streams N``: at most N concurrent streams per connection
-  (``grpc.max_concurrent_streams``, as .NET Kestrel's 100).
+  (``grpc.max_concurrent_streams``, as .NET Kestrel's 100);
+- ``--reflect NAME,...``: server reflection that lists these services (``--all-services``).
 
 :class:`HealthProcess` starts one and drives it from a test; every wait is bounded.
 """
@@ -43,19 +44,23 @@ class HealthProcess:
         watch: str = "normal",
         max_streams: int | None = None,
         status: str = "SERVING",
+        reflect: Sequence[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
         self.services = tuple(services)
         self.port = port
         self.watch = watch
         self.max_streams = max_streams
         self.status = status
+        self.reflect = tuple(reflect)
+        self.host = host
         self.statuses: dict[str, str] = dict.fromkeys(self.services, status)
         self.process: subprocess.Popen[str] | None = None
         self.start()
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def start(self) -> None:
         """Start serving (again, on the same port once one was chosen)."""
@@ -68,7 +73,11 @@ class HealthProcess:
             self.watch,
             "--status",
             self.status,
+            "--host",
+            self.host,
         ]
+        if self.reflect:
+            command += ["--reflect", ",".join(self.reflect)]
         if self.max_streams is not None:
             command += ["--max-streams", str(self.max_streams)]
         command += [name or "-" for name in self.services]
@@ -135,6 +144,8 @@ def _serve(argv: Sequence[str]) -> None:
     parser.add_argument("--watch", choices=("normal", "unimplemented", "once"), default="normal")
     parser.add_argument("--max-streams", type=int)
     parser.add_argument("--status", default="SERVING")
+    parser.add_argument("--reflect", default="")
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("services", nargs="*")
     args = parser.parse_args(argv)
 
@@ -155,7 +166,13 @@ def _serve(argv: Sequence[str]) -> None:
     status = getattr(health_pb2.HealthCheckResponse, args.status)
     for name in args.services:
         servicer.set("" if name == "-" else name, status)
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.reflect:
+        from grpc_reflection.v1alpha import reflection
+
+        reflection.enable_server_reflection(
+            [*args.reflect.split(","), reflection.SERVICE_NAME], server
+        )
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
     if not port:
         print("taken", flush=True)
         return

@@ -36,10 +36,12 @@ class WatchingFleet:
         env: Mapping[str, str] | None = None,
         json_events: bool = True,
         stdout: int | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
-        """``stdout``, when given, is where the events go instead of this reader."""
+        """``stdout``, when given, is where the events go instead of this reader;
+        ``prefix`` runs the monitor through another command (``unshare ...``)."""
         self.path = fleet_file
-        command = [FLEET, "--watch", str(fleet_file), "-v", "--interval", f"{interval:g}"]
+        command = [*prefix, FLEET, "--watch", str(fleet_file), "-v", "--interval", f"{interval:g}"]
         if json_events:
             command += ["--format", "json"]
         command += list(options)
