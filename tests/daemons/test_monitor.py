@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from support.daemons.icinga2_api import Icinga2Api, Icinga2Service
+    from support.daemons.nagios import Nagios4
     from support.health_process import HealthProcess
     from support.watching import WatchingFleet
 
@@ -199,3 +200,26 @@ def test_what_is_pending_is_flushed_at_sigterm(
     fleet.signal(signal.SIGTERM)
     assert fleet.process.wait(10) == 0
     wait_for_state(icinga2_api, name, 2, "NOT_SERVING")
+
+
+def test_each_change_reaches_nagios4_through_its_command_file(
+    nagios4: Nagios4,
+    health_process: Callable[..., HealthProcess],
+    watching: Callable[..., WatchingFleet],
+) -> None:
+    server = health_process(["orders"])
+    watching(
+        f"web1!grpc-users: -H {server.address} -s orders\n",
+        "--command-file",
+        str(nagios4.command_file),
+        interval=3600,
+    )
+    first = nagios4.wait_for_result("web1!grpc-users", timeout=WAIT)
+    assert (first.state, first.check_type) == (0, "PASSIVE")
+    assert first.output.startswith(f"GRPC_HEALTH OK - {server.address}: service 'orders' is")
+    server.set("orders", "NOT_SERVING")
+    down = nagios4.wait_for_result("web1!grpc-users", timeout=WAIT)
+    assert down.state == 2
+    assert (
+        down.output == f"GRPC_HEALTH CRITICAL - {server.address}: service 'orders' is NOT_SERVING"
+    )

@@ -104,3 +104,17 @@ def test_a_server_that_caps_streams_gets_more_connections(
         before = len(fleet.events)
         server.set(name, "NOT_SERVING")
         assert fleet.event(f"web1!{name}", "CRITICAL", after=before)["method"] == "watch"
+
+
+def test_a_server_that_stops_in_order_is_critical_at_once(
+    health_process: Callable[..., HealthProcess], watching: Callable[..., WatchingFleet]
+) -> None:
+    server = health_process(["orders"])
+    fleet = watching(f"web1!orders: -H {server.address} -s orders\n", interval=3600)
+    fleet.started(["web1!orders"])
+    before = len(fleet.events)
+    server.shutdown()  # GOAWAY, then the port closes
+    down = fleet.event("web1!orders", "CRITICAL", after=before)
+    assert down["summary"] == f"failed to connect to {server.address}: Connection refused"
+    server.start()
+    fleet.event("web1!orders", "OK", after=before)

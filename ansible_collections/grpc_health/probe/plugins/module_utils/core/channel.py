@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 try:
     import grpc
@@ -104,53 +104,13 @@ class HealthChannel:
         self._open_time = self._setup_time
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
-        options = self.options
-        channel_options: list[tuple[str, Any]] = [
-            # A connection attempt to a silent peer otherwise outlives close() by up to
-            # grpc's 20 s minimum connect timeout, holding a socket.
-            (
-                "grpc.min_reconnect_backoff_ms",
-                _channel_ms(options.connect_timeout + _ATTEMPT_MARGIN),
-            ),
-        ]
-        if options.user_agent:
-            channel_options.append(("grpc.primary_user_agent", options.user_agent))
-        target, tls, authority, use_proxy = (
-            options.target,
-            options.tls,
-            options.authority,
-            options.use_proxy,
-        )
-        if options.family:
-            from .family import family_route
-
-            target, tls, authority, use_proxy = family_route(options)
-        if authority:
-            channel_options.append(("grpc.default_authority", authority))
-        if not use_proxy:
-            channel_options.append(("grpc.enable_http_proxy", 0))
-            if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
-                # The address-level proxy ignores grpc.enable_http_proxy; an empty
-                # setting turns it off (grpcio logs an error line about it).
-                channel_options.append(("grpc.address_http_proxy", ""))
-        if reconnect_backoff is not None:
-            backoff_ms = max(int(reconnect_backoff * 1000), 10)
-            channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
-            channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
-        compression = grpc.Compression.Gzip if options.gzip else None
-        if tls is not None:
-            security = build_security(tls, target, options.connect_timeout)
-            self.certificate = security.certificate
-            channel_options.extend(security.options)
+        plan = channel_plan(self.options, reconnect_backoff)
+        self.certificate = plan.certificate
+        if plan.credentials is not None:
             return grpc.secure_channel(
-                target.grpc_target, security.credentials, channel_options, compression=compression
+                plan.target, plan.credentials, plan.options, compression=plan.compression
             )
-        if options.alts:
-            credentials = grpc.alts_channel_credentials()
-            return grpc.secure_channel(
-                target.grpc_target, credentials, channel_options, compression
-            )
-        return grpc.insecure_channel(target.grpc_target, channel_options, compression=compression)
+        return grpc.insecure_channel(plan.target, plan.options, compression=plan.compression)
 
     @property
     def grpc_channel(self) -> grpc.Channel:
@@ -352,6 +312,82 @@ class HealthChannel:
             wait_for_ready=True,
         )
         return call
+
+
+class ChannelPlan(NamedTuple):
+    """How to open a grpcio channel for some options, sync or asyncio alike.
+
+    ``credentials`` is None for plaintext. ``certificate`` is the server certificate
+    the no-verify TLS mode pinned while planning, if it did.
+    """
+
+    target: str
+    credentials: grpc.ChannelCredentials | None
+    options: list[tuple[str, Any]]
+    compression: grpc.Compression | None
+    certificate: CertificateInfo | None = None
+
+
+def channel_plan(
+    options: ProbeOptions,
+    reconnect_backoff: float | None = None,
+    extra: tuple[tuple[str, Any], ...] = (),
+) -> ChannelPlan:
+    """The target, credentials and channel arguments for ``options``.
+
+    ``reconnect_backoff`` (seconds) fixes grpcio's reconnect back-off; ``extra`` adds
+    channel arguments (a resident monitor sets its own back-off and connection pool).
+    May raise :class:`InvalidArgument` (unreadable TLS files) and, in the no-verify TLS
+    mode, :class:`ConnectFailure` (the certificate could not be fetched).
+    """
+    channel_options: list[tuple[str, Any]] = [
+        # A connection attempt to a silent peer otherwise outlives close() by up to
+        # grpc's 20 s minimum connect timeout, holding a socket.
+        (
+            "grpc.min_reconnect_backoff_ms",
+            _channel_ms(options.connect_timeout + _ATTEMPT_MARGIN),
+        ),
+    ]
+    if options.user_agent:
+        channel_options.append(("grpc.primary_user_agent", options.user_agent))
+    target, tls, authority, use_proxy = (
+        options.target,
+        options.tls,
+        options.authority,
+        options.use_proxy,
+    )
+    if options.family:
+        from .family import family_route
+
+        target, tls, authority, use_proxy = family_route(options)
+    if authority:
+        channel_options.append(("grpc.default_authority", authority))
+    if not use_proxy:
+        channel_options.append(("grpc.enable_http_proxy", 0))
+        if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
+            # The address-level proxy ignores grpc.enable_http_proxy; an empty
+            # setting turns it off (grpcio logs an error line about it).
+            channel_options.append(("grpc.address_http_proxy", ""))
+    if reconnect_backoff is not None:
+        backoff_ms = max(int(reconnect_backoff * 1000), 10)
+        channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
+        channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
+    channel_options.extend(extra)
+    compression = grpc.Compression.Gzip if options.gzip else None
+    if tls is not None:
+        security = build_security(tls, target, options.connect_timeout)
+        channel_options.extend(security.options)
+        return ChannelPlan(
+            target.grpc_target,
+            security.credentials,
+            channel_options,
+            compression,
+            security.certificate,
+        )
+    if options.alts:
+        credentials = grpc.alts_channel_credentials()
+        return ChannelPlan(target.grpc_target, credentials, channel_options, compression)
+    return ChannelPlan(target.grpc_target, None, channel_options, compression)
 
 
 def _channel_ms(seconds: float) -> int:
