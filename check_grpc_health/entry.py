@@ -35,3 +35,11 @@ def fleet() -> None:
     from check_grpc_health.fleet.main import main
 
     main()
+
+
+def exporter() -> None:
+    """``check_grpc_health_exporter``, /probe and /metrics for Prometheus."""
+    hold_signals()
+    from check_grpc_health.exporter.main import main
+
+    main()

@@ -154,9 +154,9 @@ def _deliver(
     problems: list[str] = []
     trace = _trace if args.verbose else None
     if args.textfile is not None:
-        from check_grpc_health.fleet.sinks.prometheus import render_prometheus, write_textfile
+        from check_grpc_health.fleet.sinks.prometheus import write_textfile
 
-        problem = write_textfile(args.textfile, render_prometheus(outcomes, time.time()))
+        problem = write_textfile(args.textfile, outcomes, time.time())
         problems.extend([] if problem is None else [problem])
     deliveries: list[Delivery] = []
     if args.command_file is not None:

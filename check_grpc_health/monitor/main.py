@@ -23,6 +23,7 @@ import nagiosplugin
 
 from check_grpc_health.core.options import parse_seconds
 from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.exporter.options import add_exporter_options, exporter_settings
 from check_grpc_health.fleet.arguments import Parser, add_delivery_options, icinga2_settings
 from check_grpc_health.monitor.events import PROGRAM, Events
 from check_grpc_health.monitor.notify import notify, watchdog_interval
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
+    from check_grpc_health.exporter.options import ExporterSettings
+    from check_grpc_health.exporter.web import Endpoints, HttpServer
     from check_grpc_health.fleet.file import Entry
     from check_grpc_health.monitor.delivery import SinkWorker
     from check_grpc_health.monitor.monitor import Monitor
@@ -78,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="a line per event")
     add_delivery_options(parser, ttl=TTL_INTERVALS * DEFAULT_INTERVAL)
+    add_exporter_options(parser, required=False)
     return parser
 
 
@@ -103,6 +107,8 @@ class _Setup:
             raise InvalidArgument(f"--threads {args.threads} must be at least 1")
         self.api = icinga2_settings(args, ttl=TTL_INTERVALS * self.interval)
         self.events = Events(args.verbose, args.format == "json")
+        # --listen: /metrics (and /probe with --modules), see check_grpc_health.exporter.
+        self.exporter = exporter_settings(args)
 
     def read(self) -> list[Entry]:
         from check_grpc_health.fleet.file import read_fleet
@@ -142,7 +148,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         sys.exit(nagiosplugin.Unknown.code)
     sinks = setup.sinks()
     _unlabelled(setup, entries, sinks)
-    asyncio.run(_run(setup, entries, sinks))
+    try:
+        asyncio.run(_run(setup, entries, sinks))
+    except InvalidArgument as error:  # --listen's address cannot be bound
+        print(f"{PROGRAM}: {clean_text(str(error))}", file=sys.stderr)
+        os._exit(nagiosplugin.Unknown.code)
     # grpcio's and the sinks' threads must not hold the exit up.
     sys.stdout.flush()
     os._exit(0)
@@ -168,9 +178,12 @@ async def _run(setup: _Setup, entries: list[Entry], sinks: list[SinkWorker]) -> 
     stopped_by: list[str] = []
     executor = ThreadPoolExecutor(setup.args.threads, thread_name_prefix="check")
     loop.set_default_executor(executor)
-    settings = Settings(setup.interval, documents=setup.events.json)
+    # /metrics describes each line from its --json document, as the one-shot fleet does.
+    documents = setup.events.json or setup.exporter is not None
+    settings = Settings(setup.interval, documents=documents)
     monitor = Monitor(settings, setup.events, sinks, executor)
     reloading: list[asyncio.Task[None]] = []
+    served = None if setup.exporter is None else _serve(setup, setup.exporter, loop, monitor)
 
     def stop(signum: int) -> None:
         stopped_by.append(signal.Signals(signum).name)
@@ -179,6 +192,10 @@ async def _run(setup: _Setup, entries: list[Entry], sinks: list[SinkWorker]) -> 
     def hangup() -> None:
         if not reloading or reloading[-1].done():
             reloading.append(loop.create_task(_reload(setup, monitor)))
+        if served is not None:
+            from check_grpc_health.exporter.options import reload_modules
+
+            setup.exporter = reload_modules(setup.exporter, served[1], setup.events.say)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)
@@ -194,12 +211,28 @@ async def _run(setup: _Setup, entries: list[Entry], sinks: list[SinkWorker]) -> 
     if watchdog is not None:
         watchdog.cancel()
     await monitor.stop()
+    if served is not None:
+        await loop.run_in_executor(None, served[0].shutdown)
     left = await loop.run_in_executor(None, _flush, sinks, deadline)
     for name, count in left:
         setup.events.say(f"{name}: {count} results not delivered at the stop")
     setup.events.trace(f"stopped by {stopped_by[0]}")
     setup.events.drain(deadline)
     executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _serve(
+    setup: _Setup, exporter: ExporterSettings, loop: asyncio.AbstractEventLoop, monitor: Monitor
+) -> tuple[HttpServer, Endpoints]:
+    """/metrics over the monitor's state (and /probe), served from threads of their own."""
+    from check_grpc_health.exporter.collector import MonitorCollector, snapshot_reader
+    from check_grpc_health.exporter.options import start, url
+
+    collector = MonitorCollector(snapshot_reader(loop, monitor), setup.interval)
+    server, endpoints = start(exporter, collector, title=PROGRAM)
+    pages = "/metrics and /probe" if exporter.modules is not None else "/metrics"
+    setup.events.say(f"serving {pages} on {url(server, exporter)}")
+    return server, endpoints
 
 
 def _defect(events: Events) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:

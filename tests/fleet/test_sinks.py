@@ -382,11 +382,12 @@ def test_prometheus_counts_backends_only_for_all_addresses(
     lines = text.splitlines()
     backends = 'name="web1!backends",target="127.0.0.1:' + port + '"'
     single = f'name="web1!single",target="{server.address}"'
+    # prometheus_client writes every value as a float, as Go's client does.
     for sample in (
-        f"grpc_health_check_success{{{backends}}} 1",
-        f"grpc_health_backends{{{backends}}} 1",
-        f"grpc_health_backends_healthy{{{backends}}} 1",
-        f"grpc_health_check_success{{{single}}} 1",
+        f"grpc_health_check_success{{{backends}}} 1.0",
+        f"grpc_health_backends{{{backends}}} 1.0",
+        f"grpc_health_backends_healthy{{{backends}}} 1.0",
+        f"grpc_health_check_success{{{single}}} 1.0",
     ):
         assert sample in lines, sample
     assert not [
@@ -465,7 +466,7 @@ def test_prometheus_carries_the_certificate_expiry_and_tls_version_where_known(
         expires
     )
     version = f'grpc_health_tls_version_info{{name="web1!tls",target="{tls_server.address}",'
-    assert samples[f'{version}version="TLS 1.3"}}'] == "1"
+    assert samples[f'{version}version="TLS 1.3"}}'] == "1.0"
     # Without TLS facts there is neither series for the line.
     assert [key for key in samples if "web1!plain" in key and "_tls_" in key] == []
 

@@ -1,0 +1,105 @@
+"""``check_grpc_health_exporter``: ``/probe`` and ``/metrics`` for Prometheus, on their own.
+
+Layer: adapter (the exporter), the process. For those who want blackbox_exporter's way
+(one synchronous check per scrape, through Prometheus' multi-target relabelling) without
+a fleet file to watch: the same endpoints as the monitor's ``--listen``, less the
+monitor's live state. SIGHUP reads the modules file again (a file that no longer reads
+leaves the old modules in place, and says why); SIGTERM and SIGINT stop it.
+
+Exit codes: 0 after a clean stop, 3 for bad arguments or files that cannot be read at the
+start (as ``check_grpc_health_fleet``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING, NoReturn
+
+from check_grpc_health import __version__
+from check_grpc_health.core.results import InvalidArgument
+from check_grpc_health.exporter.options import (
+    add_exporter_options,
+    exporter_settings,
+    reload_modules,
+    start,
+    url,
+)
+from check_grpc_health.signals import release_signals
+from check_grpc_health.text import clean_text
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+PROGRAM = "check_grpc_health_exporter"
+UNKNOWN = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    from check_grpc_health.fleet.arguments import Parser
+
+    parser = Parser(
+        prog=PROGRAM,
+        allow_abbrev=False,
+        description=(
+            "Serve /probe?target=HOST:PORT&module=NAME for Prometheus: one check_grpc_health "
+            "check per scrape, with the options of the named module, as blackbox_exporter's "
+            "gRPC prober; its own figures on /metrics."
+        ),
+    )
+    add_exporter_options(parser, required=True)
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    return parser
+
+
+def _say(text: str) -> None:
+    sys.stderr.write(f"{PROGRAM}: {clean_text(text)}\n")
+    sys.stderr.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Console script entry point."""
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    stopping = threading.Event()
+    hangups: list[int] = []
+    stopped_by: list[str] = []
+
+    def stop(signum: int, frame: object) -> None:
+        stopped_by.append(signal.Signals(signum).name)
+        stopping.set()
+
+    def hangup(signum: int, frame: object) -> None:
+        hangups.append(signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, hangup)
+    release_signals()  # held since start-up by the console script (see signals.py)
+    try:
+        settings = exporter_settings(_parser().parse_args(arguments))
+        assert settings is not None  # --listen is required
+        if settings.modules is None:
+            raise InvalidArgument("--modules FILE is needed: without it there is nothing to probe")
+        server, endpoints = start(settings, title=PROGRAM)
+    except InvalidArgument as error:
+        _say(str(error))
+        sys.exit(UNKNOWN)
+    _say(f"serving /metrics and /probe on {url(server, settings)}")
+    while True:
+        stopping.wait()
+        stopping.clear()
+        if stopped_by:
+            break
+        while hangups:
+            hangups.pop()
+            settings = reload_modules(settings, endpoints, _say) or settings
+    server.shutdown()
+    server.server_close()
+    _say(f"stopped by {stopped_by[0]}")
+    sys.stdout.flush()
+    os._exit(0)
