@@ -102,6 +102,8 @@ class Connections:
     async def for_check(self, options: ProbeOptions) -> Connection:
         """The connection of the heartbeat's Checks, which carries no stream."""
         target = self._target(options)
+        if target.checks is not None:
+            return target.checks
         async with target.opening:
             if target.checks is None:
                 target.checks = await self._open(options, -1)
