@@ -110,6 +110,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             args.format = "json"
         if args.quiet and args.format != "table":
             raise InvalidArgument("--quiet applies to the table only")
+        if args.textfile is not None and not args.textfile.endswith(".prom"):
+            raise InvalidArgument(
+                f"--textfile {args.textfile!r} does not end in .prom: node_exporter's textfile "
+                "collector reads only *.prom files"
+            )
         api = icinga2_settings(args)
         # Deliveries get the last fifth of the deadline (at most 5 s), checks the rest.
         delivers = api is not None or args.command_file is not None

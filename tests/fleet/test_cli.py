@@ -167,7 +167,7 @@ def test_one_overall_deadline_bounds_the_fleet(
 def test_standard_input_and_argument_errors(server: HealthServer, tmp_path: Path) -> None:
     done = run_fleet(Path("-"), stdin=f"-H {server.address}\n")
     assert done.returncode == 0
-    assert done.stdout.splitlines()[-1] == "1 targets: 1 OK"
+    assert done.stdout.splitlines()[-1] == "1 target: 1 OK"
     missing = run_fleet(tmp_path / "nope.txt")
     assert (missing.returncode, missing.stdout) == (3, "")
     assert missing.stderr == (

@@ -230,7 +230,7 @@ def test_a_result_that_stops_coming_turns_unknown_after_its_ttl(
     options = [o for o in api_options(icinga2_api) if o != str(icinga2_api.password_file)]
     options.remove("--icinga2-password-file")
     done = fleet(str(path), "-v", "--ttl", "1", *options, env={"ICINGA2_API_PASSWORD": password})
-    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "1 targets: 1 OK")
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "1 target: 1 OK")
     assert done.stderr.splitlines() == [
         f"{PREFIX}icinga2-api: POST /v1/actions/process-check-result web2!grpc-stale: 200",
         f"{PREFIX}icinga2-api: 1 results delivered",
@@ -477,7 +477,7 @@ def test_an_unwritable_textfile_folder_is_one_line_and_the_table_still_prints(
     missing = tmp_path / "no-such-folder" / "grpc_health.prom"
     done = fleet(str(path), "--textfile", str(missing))
     assert done.returncode == 3
-    assert done.stdout.splitlines()[-1] == "1 targets: 1 OK"
+    assert done.stdout.splitlines()[-1] == "1 target: 1 OK"
     assert done.stderr == (
         f"{PREFIX}textfile: cannot write '{missing}': No such file or directory; "
         "no metrics were written\n"
