@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING
 
 import pytest
-from support.paths import FLEET
+from support.fleet import PREFIX, api_options, fleet, fleet_file, timing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,46 +21,6 @@ if TYPE_CHECKING:
     from support.daemons.nagios import Nagios4
     from support.daemons.prometheus import NodeExporter
     from support.servers import HealthServer
-
-PREFIX = "check_grpc_health_fleet: "
-
-
-def fleet(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "ICINGA2_API_PASSWORD"}
-    environment.update(env or {})
-    return subprocess.run(
-        [FLEET, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=environment,
-    )
-
-
-def api_options(api: Icinga2Api, *, ca: Path | None = None) -> list[str]:
-    return [
-        "--icinga2-api",
-        api.url,
-        "--icinga2-user",
-        api.user,
-        "--icinga2-password-file",
-        str(api.password_file),
-        "--icinga2-ca",
-        str(ca or api.ca_file),
-    ]
-
-
-def timing(text: str) -> str:
-    """``0.0021s`` -> ``Ts``: a time that differs from run to run."""
-    return re.sub(r"[0-9.]+s\b", "Ts", text)
-
-
-def fleet_file(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "fleet.txt"
-    path.write_text(text)
-    return path
-
 
 # -- Icinga 2 REST API ---------------------------------------------------------------------
 
@@ -522,16 +481,21 @@ def test_a_connection_stopped_by_anothers_failure_counts_its_results_under_it(
 
     from check_grpc_health.fleet.file import read_fleet
     from check_grpc_health.fleet.run import Outcome
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api, _Submitter
+    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api, Icinga2Delivery
 
     path = fleet_file(tmp_path, "web1!a: -H 127.0.0.1:1\nweb1!b: -H 127.0.0.1:1\n")
     outcomes = [
         Outcome(entry, nagiosplugin.Ok, "ok", {}) for entry in read_fleet(str(path), {}, 10.0)
     ]
     api = Icinga2Api("https://127.0.0.1:1", "127.0.0.1", 1, "fleet", "secret", None, "x", 60)
-    submitter = _Submitter(api, time.monotonic() + 10, None)
-    submitter.stopped_by = "https://127.0.0.1:1: certificate not trusted"
-    submitter.stop.set()
-    submitter.submit(outcomes)
-    assert submitter.fatal == {"https://127.0.0.1:1: certificate not trusted": 2}
-    assert (submitter.delivered, submitter.undelivered) == (0, 2)
+    delivery = Icinga2Delivery(api, time.monotonic() + 10, None)
+    delivery.stopped_by = "https://127.0.0.1:1: certificate not trusted"
+    delivery.stop.set()
+    for outcome in outcomes:
+        delivery.offer(outcome)
+    report = delivery.finish()
+    assert delivery.fatal == {"https://127.0.0.1:1: certificate not trusted": 2}
+    assert (report.delivered, report.undelivered) == (0, 2)
+    assert report.problems == [
+        "icinga2-api: https://127.0.0.1:1: certificate not trusted (2 results not delivered)"
+    ]

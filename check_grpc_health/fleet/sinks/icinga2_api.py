@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from check_grpc_health.core.results import InvalidArgument
-from check_grpc_health.fleet.sinks.delivery import Delivery, unlabelled
+from check_grpc_health.fleet.sinks.delivery import NAMED, Deliverer
 
 if TYPE_CHECKING:
     import http.client
     import ssl
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
     from check_grpc_health.fleet.run import Outcome
 
@@ -35,8 +35,6 @@ DEFAULT_PORT = 5665
 PATH = "/v1/actions/process-check-result"
 #: More connections than this gained nothing against Icinga 2 (it answers in order).
 CONNECTIONS = 4
-#: Rejected results named one by one before "and N more".
-_NAMED = 10
 
 
 @dataclass(frozen=True)
@@ -220,6 +218,23 @@ class Icinga2Connection:
             )
         return status, _rejection(status, answer)
 
+    def warm(self, timeout: float) -> None:
+        """Connect (TCP and TLS) ahead of the first result, so that it need not wait for
+        the handshake; a failure here is met, and reported, by the first :meth:`submit`."""
+        import http.client
+
+        if self._connection is not None or timeout <= 0:
+            return
+        connection = http.client.HTTPSConnection(
+            self.api.host, self.api.port, context=self.context, timeout=timeout
+        )
+        try:
+            connection.connect()
+        except OSError:
+            connection.close()
+            return
+        self._connection = connection
+
     def close(self) -> None:
         """Close the connection, if one is open."""
         if self._connection is not None:
@@ -270,59 +285,24 @@ class Icinga2Connection:
         raise AssertionError("unreachable")
 
 
-def deliver_icinga2(
-    api: Icinga2Api,
-    outcomes: Sequence[Outcome],
-    deadline: float,
-    trace: Callable[[str], None] | None = None,
-) -> Delivery:
-    """Submit each labelled outcome; every result that did not go in is reported."""
-    import threading
+class Icinga2Delivery(Deliverer):
+    """Each labelled outcome to the API as its check ends, on a few keep-alive connections.
 
-    delivery = Delivery(NAME)
-    labelled = unlabelled(delivery, outcomes)
-    if not labelled:
-        return delivery
-    submitter = _Submitter(api, deadline, trace)
-    shares = [labelled[start::CONNECTIONS] for start in range(CONNECTIONS)]
-    workers = [
-        threading.Thread(target=submitter.submit, args=(share,), name="icinga2-api")
-        for share in shares
-        if share
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        # Every socket wait ends at the deadline; a second more covers the bookkeeping.
-        worker.join(max(0.0, deadline - time.monotonic()) + 1.0)
-    with submitter.lock:
-        delivery.delivered = submitter.delivered
-        # In the order of the file, whichever connection met them first.
-        rejected = [problem for _, problem in sorted(submitter.rejected)]
-        for problem in rejected[:_NAMED]:
-            delivery.fail(problem, 1)
-        if len(submitter.rejected) > _NAMED:
-            delivery.fail("more results rejected", len(submitter.rejected) - _NAMED)
-        for problem, count in submitter.fatal.items():
-            delivery.fail(problem, count)
-        missing = len(labelled) - submitter.delivered - submitter.undelivered
-    if missing > 0:
-        delivery.fail("no answer within the fleet's deadline (-t)", missing)
-    return delivery
+    A fault that stops every submission (no connection, TLS, a wrong password, the
+    deadline) stops all connections; the results they did not send are counted under
+    the first such fault.
+    """
 
-
-class _Submitter:
-    """The shared state of the connections that submit: counts, problems, a stop flag."""
+    name = NAME
 
     def __init__(
-        self, api: Icinga2Api, deadline: float, trace: Callable[[str], None] | None
+        self, api: Icinga2Api, deadline: float, trace: Callable[[str], None] | None = None
     ) -> None:
         import threading
 
+        super().__init__(deadline)
         self.api = api
-        self.deadline = deadline
         self.trace = trace
-        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.delivered = 0
         self.undelivered = 0
@@ -330,42 +310,59 @@ class _Submitter:
         self.fatal: dict[str, int] = {}
         # The problem that stopped every connection: the others' unsent results are its.
         self.stopped_by: str | None = None
+        self.start(CONNECTIONS)
 
-    def submit(self, share: list[Outcome]) -> None:
-        """Submit ``share`` in order on one keep-alive connection."""
+    def work(self) -> None:
+        """Submit outcomes in order on one keep-alive connection, opened while the checks
+        run."""
         connection = Icinga2Connection(self.api)
-        done = 0
+        connection.warm(self.deadline - time.monotonic())
         try:
-            for outcome in share:
+            while (outcome := self.take()) is not None:
                 if self.stop.is_set():
-                    self._count_unsent(self.stopped_by, len(share) - done)
-                    break
-                status, problem = connection.submit(outcome, self.deadline - time.monotonic())
+                    self._count_unsent(self.stopped_by, 1)
+                    continue
+                try:
+                    status, problem = connection.submit(outcome, self.deadline - time.monotonic())
+                except Icinga2Fault as fatal:
+                    with self._lock:
+                        self.stopped_by = self.stopped_by or str(fatal)
+                    self.stop.set()
+                    self._count_unsent(str(fatal), 1)
+                    continue
                 name = str(outcome.entry.label)
                 if self.trace is not None:
                     self.trace(f"{NAME}: POST {PATH} {name}: {status}")
-                with self.lock:
+                with self._lock:
                     if problem is None:
                         self.delivered += 1
                     else:
                         self.undelivered += 1
                         line = outcome.entry.line
-                        message = f"{name} (line {line}) rejected: {problem}"
-                        self.rejected.append((line, message))
-                done += 1
-        except Icinga2Fault as fatal:
-            with self.lock:
-                self.stopped_by = self.stopped_by or str(fatal)
-            self.stop.set()
-            self._count_unsent(str(fatal), len(share) - done)
+                        self.rejected.append((line, f"{name} (line {line}) rejected: {problem}"))
         finally:
             connection.close()
 
     def _count_unsent(self, problem: str | None, count: int) -> None:
-        with self.lock:
+        with self._lock:
             key = problem or "stopped"
             self.fatal[key] = self.fatal.get(key, 0) + count
             self.undelivered += count
+
+    def report(self) -> None:
+        delivery = self.delivery
+        delivery.delivered = self.delivered
+        # In the order of the file, whichever connection met them first.
+        rejected = [problem for _, problem in sorted(self.rejected)]
+        for problem in rejected[:NAMED]:
+            delivery.fail(problem, 1)
+        if len(rejected) > NAMED:
+            delivery.fail("more results rejected", len(rejected) - NAMED)
+        for problem, count in self.fatal.items():
+            delivery.fail(problem, count)
+        missing = self.offered - self.delivered - self.undelivered
+        if missing > 0:
+            delivery.fail("no answer within the fleet's deadline (-t)", missing)
 
 
 def _rejection(status: int, answer: str) -> str | None:
