@@ -1,5 +1,6 @@
 """What reaches a real Icinga 2, and when: each result as its check ends, with the check's
-own times, never under a label another line owns, and beside a stalled sink."""
+own times, never under a label another line owns, beside a stalled sink; and a
+certificate that names another host explained."""
 
 from __future__ import annotations
 
@@ -165,6 +166,22 @@ def test_a_stalled_command_pipe_does_not_starve_the_api_beside_it(
     for name in names:
         stored = icinga2_api.service(name)
         assert (stored.state, stored.active) == (0, False), name
+
+
+def test_a_certificate_for_another_name_is_explained(
+    icinga2_api: Icinga2Api, tmp_path: Path, server: HealthServer
+) -> None:
+    """Icinga's CA issues a node's certificate for the node's name alone: ``localhost``
+    fails the host name check although the CA given is the right one."""
+    path = fleet_file(tmp_path, f"web1!grpc-orders: -H {server.address}\n")
+    url = f"https://localhost:{icinga2_api.port}"
+    done = fleet(str(path), *api_options(icinga2_api, url=url))
+    assert done.returncode == 3
+    assert done.stderr.splitlines() == [
+        f"{PREFIX}icinga2-api: {url}: the API's certificate is not valid for localhost; it "
+        f"names {icinga2_api.node_name}, 127.0.0.1. Icinga's CA issues a node's certificate "
+        "for the node's name: use that name in --icinga2-api (1 result not delivered)"
+    ]
 
 
 def test_trace_lines_from_parallel_connections_stay_whole(

@@ -102,10 +102,11 @@ def test_icinga2_api_faults_are_one_line_each_and_the_other_outputs_still_run(
     ]
     assert refused.returncode == 3
 
-    untrusted = fleet(str(path), *api_options(icinga2_api, ca=icinga2_api.other_ca_file))
+    other_ca = icinga2_api.other_ca_file
+    untrusted = fleet(str(path), *api_options(icinga2_api, ca=other_ca))
     assert untrusted.stderr.splitlines()[1:] == [
         f"{PREFIX}icinga2-api: {icinga2_api.url}: certificate not trusted (self-signed "
-        "certificate in certificate chain); give the API's CA with --icinga2-ca "
+        f"certificate in certificate chain); --icinga2-ca '{other_ca}' did not issue it "
         "(3 results not delivered)"
     ]
 

@@ -263,10 +263,7 @@ class Icinga2Connection:
                 answer = response.read().decode("utf-8", "replace")
             except ssl.SSLCertVerificationError as error:
                 self.close()
-                raise Icinga2Fault(
-                    f"{url}: certificate not trusted ({error.verify_message}); "
-                    "give the API's CA with --icinga2-ca"
-                ) from None
+                raise Icinga2Fault(self._untrusted(error, timeout)) from None
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()
                 if attempt == 1:
@@ -283,6 +280,56 @@ class Icinga2Connection:
                 self.close()
             return response.status, answer
         raise AssertionError("unreachable")
+
+    def _untrusted(self, error: ssl.SSLCertVerificationError, timeout: float) -> str:
+        """Why the certificate was refused, in one line that says what to change."""
+        url, ca_file = self.api.url, self.api.ca_file
+        if error.verify_code not in (_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH):
+            given = f"--icinga2-ca {ca_file!r} did not issue it" if ca_file else ""
+            hint = given or "give the API's CA with --icinga2-ca"
+            return f"{url}: certificate not trusted ({error.verify_message}); {hint}"
+        names = self._certificate_names(timeout)
+        named = f"; it names {', '.join(names)}" if names else ""
+        return (
+            f"{url}: the API's certificate is not valid for {self.api.host}{named}. "
+            "Icinga's CA issues a node's certificate for the node's name: use that name in "
+            "--icinga2-api"
+        )
+
+    def _certificate_names(self, timeout: float) -> list[str]:
+        """The names in the API's certificate, from a handshake that verifies the chain
+        but not the name; none when that fails too."""
+        import ipaddress
+        import socket
+        import ssl
+
+        if timeout <= 0:
+            return []
+        context = ssl.create_default_context(cafile=self.api.ca_file)
+        context.check_hostname = False
+        try:
+            with (
+                socket.create_connection((self.api.host, self.api.port), timeout) as raw,
+                context.wrap_socket(raw) as tls,
+            ):
+                certificate: dict[str, Any] = dict(tls.getpeercert() or {})
+        except (OSError, ValueError):
+            return []
+        names = []
+        for _, value in certificate.get("subjectAltName", ()):
+            try:
+                names.append(str(ipaddress.ip_address(str(value).strip())))
+            except ValueError:
+                names.append(str(value))
+        if not names:
+            for group in certificate.get("subject", ()):
+                names += [str(value) for key, value in group if key == "commonName"]
+        return names[:6]
+
+
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_HOSTNAME_MISMATCH = 62
+_IP_ADDRESS_MISMATCH = 64
 
 
 class Icinga2Delivery(Deliverer):
