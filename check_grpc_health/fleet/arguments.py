@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from check_grpc_health.core.options import parse_seconds
 from check_grpc_health.core.results import InvalidArgument
-from check_grpc_health.fleet.sinks.icinga2_api import PASSWORD_VARIABLE
+from check_grpc_health.fleet.sinks.icinga2_settings import PASSWORD_VARIABLE
 
 if TYPE_CHECKING:
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
 DEFAULT_TTL = 300.0
 
@@ -101,7 +101,7 @@ def icinga2_settings(args: argparse.Namespace, ttl: float = DEFAULT_TTL) -> Icin
         return None
     import socket
 
-    from check_grpc_health.fleet.sinks.icinga2_api import icinga2_api_settings
+    from check_grpc_health.fleet.sinks.icinga2_settings import icinga2_api_settings
 
     if args.ttl is not None:
         text = args.ttl.strip()

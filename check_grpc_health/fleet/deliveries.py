@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from check_grpc_health.fleet.run import Outcome
     from check_grpc_health.fleet.sinks.delivery import Deliverer
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
 PROGRAM = "check_grpc_health_fleet"
 

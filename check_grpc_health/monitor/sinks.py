@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_grpc_health.fleet.run import Outcome
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
 #: Each request waits at most this long for the API's answer.
 API_TIMEOUT = 10.0

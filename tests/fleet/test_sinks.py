@@ -482,7 +482,8 @@ def test_a_connection_stopped_by_anothers_failure_counts_its_results_under_it(
 
     from check_grpc_health.fleet.file import read_fleet
     from check_grpc_health.fleet.run import Outcome
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api, Icinga2Delivery
+    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Delivery
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
     path = fleet_file(tmp_path, "web1!a: -H 127.0.0.1:1\nweb1!b: -H 127.0.0.1:1\n")
     outcomes = [
