@@ -18,6 +18,7 @@ from support.paths import FLEET
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import pytest
     from support.servers import HealthServer
 
 
@@ -136,6 +137,26 @@ def test_the_pipe_knows_which_lines_the_reader_has_read(tmp_path: Path) -> None:
         # The reader leaves without reading: that ends the wait, long before the deadline.
         assert pipe.wait_read(time.monotonic() + 20) == ["d"]
         assert pipe.readerless()
+    finally:
+        pipe.close()
+        fifo.close()
+
+
+def test_without_inotify_the_wait_for_the_reader_still_ends_when_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # inotify needs read permission on the FIFO, and an instance to spare.
+    from check_grpc_health.fleet.sinks import pipe as module
+
+    monkeypatch.setattr(module, "_libc", lambda: None)
+    fifo = FifoReader(tmp_path / "cmd")
+    pipe: module.CommandPipe[str] = module.CommandPipe(str(fifo.path))
+    pipe.open()
+    try:
+        pipe.write(b"line a\n", "a", time.monotonic() + 10)
+        threading.Timer(0.5, fifo.read).start()
+        assert pipe.wait_read(time.monotonic() + 20) == []
+        assert pipe._watch is None
     finally:
         pipe.close()
         fifo.close()

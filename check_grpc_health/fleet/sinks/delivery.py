@@ -101,8 +101,9 @@ class Deliverer:
     def finish(self) -> Delivery:
         """Let the sink's threads end (by the deadline) once every outcome is offered."""
         self._queue.put(None)
+        until = self.deadline + _SETTLE
         for thread in self._threads:
-            thread.join(max(0.0, self.deadline - time.monotonic()) + _SETTLE)
+            thread.join(max(0.0, until - time.monotonic()))
         with self._lock:
             if self._unnamed:
                 self.delivery.fail(
