@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from check_grpc_health.core.options import parse_seconds
 from check_grpc_health.core.results import InvalidArgument
-from check_grpc_health.fleet.sinks.icinga2_api import PASSWORD_VARIABLE
+from check_grpc_health.fleet.sinks.icinga2_settings import PASSWORD_VARIABLE
 
 if TYPE_CHECKING:
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
 DEFAULT_TTL = 300.0
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with errors as :class:`InvalidArgument` (one line, the tool's exit code)."""
+    """argparse with errors as :class:`InvalidArgument` (one line, the tool's exit code),
+    and only whole option names: a typo must not mean another option (``--conc``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise InvalidArgument(message)
@@ -49,7 +54,8 @@ def add_delivery_options(parser: argparse.ArgumentParser, ttl: float = DEFAULT_T
     sinks.add_argument(
         "--icinga2-api",
         metavar="URL",
-        help="submit passive check results, e.g. https://localhost:5665",
+        help="submit passive check results, e.g. https://icinga2-node.example:5665 (the "
+        "name in the API's certificate: Icinga's own CA issues it for the node's name)",
     )
     sinks.add_argument("--icinga2-user", metavar="NAME", help="the Icinga 2 API user")
     sinks.add_argument(
@@ -84,6 +90,8 @@ def icinga2_settings(args: argparse.Namespace, ttl: float = DEFAULT_TTL) -> Icin
             ("--icinga2-user", args.icinga2_user),
             ("--icinga2-password-file", args.icinga2_password_file),
             ("--icinga2-ca", args.icinga2_ca),
+            ("--check-source", args.check_source),
+            ("--ttl", args.ttl),
         )
         if value is not None
     ]
@@ -93,7 +101,7 @@ def icinga2_settings(args: argparse.Namespace, ttl: float = DEFAULT_TTL) -> Icin
         return None
     import socket
 
-    from check_grpc_health.fleet.sinks.icinga2_api import icinga2_api_settings
+    from check_grpc_health.fleet.sinks.icinga2_settings import icinga2_api_settings
 
     if args.ttl is not None:
         text = args.ttl.strip()

@@ -2,10 +2,10 @@
 
 Layer: adapter (the fleet). A line may start with a label, ``HOST!SERVICE:`` (Icinga 2's
 own name for a service), which names the line in every output and names the monitoring
-object its result is submitted for. The rest of the line becomes the plugin's own
-options (:func:`check_grpc_health.plugin.arguments.parse_arguments`, whose parser is
-built once for the whole file); a line that cannot be used becomes an entry with its
-error, never the end of the run.
+object its result is submitted for. The rest of the line, up to a ``#`` comment, becomes
+the plugin's own options (:func:`check_grpc_health.plugin.arguments.parse_arguments`,
+whose parser is built once for the whole file); a line that cannot be used becomes an
+entry with its error, never the end of the run.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.plugin.arguments import parse_arguments
+from check_grpc_health.plugin.options import OutputMode
 from check_grpc_health.text import clean_text
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 # Characters a label may not hold: the command pipe's field separator, the perfdata
 # separator, quotes, and anything that is not one printable word.
 _LABEL_FORBIDDEN = frozenset(";|'\"`\\")
-# Without these, shlex.split(line) == line.split().
-_SHELL_CHARS = frozenset("'\"\\")
+# Without these, shlex.split(line, comments=True) == line.split().
+_SHELL_CHARS = frozenset("'\"\\#")
 PRINTS_AND_EXITS = (
     "-h/--help and -V/--version print text and exit instead of checking: "
     "they have no place in a fleet line"
@@ -45,13 +46,23 @@ class Label(NamedTuple):
 
 
 class Entry(NamedTuple):
-    """One line of the fleet file: its number, text, label, and the options it parsed to."""
+    """One line of the fleet file: its number, text, label, and the options it parsed to.
+
+    ``repeats`` is the number of an earlier line with the same label: this line is then
+    UNKNOWN, and its result goes to no monitoring object (it would overwrite that line's).
+    """
 
     line: int
     text: str
     options: PluginOptions | None
     error: str | None
     label: Label | None = None
+    repeats: int | None = None
+
+    @property
+    def destination(self) -> Label | None:
+        """The monitoring object the line's result is submitted for, if any."""
+        return self.label if self.repeats is None else None
 
 
 def parse_label(token: str) -> Label:
@@ -114,9 +125,12 @@ def _parse_lines(text: str, environ: Mapping[str, str], budget: float) -> list[E
             label = None
             try:
                 label, words = _split_label(_words(line))
-                options = parse_arguments(words, environ)
                 if label is not None and label in labels:
-                    raise InvalidArgument(f"label {label} is already used on line {labels[label]}")
+                    first = labels[label]
+                    message = f"line {number}: label {label} is already used on line {first}"
+                    entries.append(Entry(number, line, None, message, label, first))
+                    continue
+                options = _fleet_options(parse_arguments(words, environ))
             except (InvalidArgument, ValueError) as error:
                 message = f"line {number}: {clean_text(str(error))}"
                 entries.append(Entry(number, line, None, message, label))
@@ -128,17 +142,33 @@ def _parse_lines(text: str, environ: Mapping[str, str], budget: float) -> list[E
             finally:
                 sink.seek(0)
                 sink.truncate()
-            if label is not None:
-                labels[label] = number
+                if label is not None:
+                    labels.setdefault(label, number)
             entries.append(Entry(number, line, _within(options, budget), None, label))
     return entries
 
 
 def _words(line: str) -> list[str]:
-    """The line's words as a shell would split them (``shlex``, only when needed: slow)."""
+    """The line's words as a shell would split them, without a ``#`` comment (``shlex``,
+    only when needed: slow)."""
     if _SHELL_CHARS.isdisjoint(line):
         return line.split()
-    return shlex.split(line)
+    return shlex.split(line, comments=True)
+
+
+def _fleet_options(options: PluginOptions) -> PluginOptions:
+    """Refuse what a fleet line may hold but would not change: the plugin's output modes."""
+    if options.output is OutputMode.JSON:
+        raise InvalidArgument(
+            "--json changes nothing in a fleet line: give check_grpc_health_fleet "
+            "--format json for JSON lines"
+        )
+    if options.output is OutputMode.QUIET:
+        raise InvalidArgument(
+            "-q/--quiet changes nothing in a fleet line: give check_grpc_health_fleet -q "
+            "to list only the lines that are not OK"
+        )
+    return options
 
 
 def _split_label(words: list[str]) -> tuple[Label | None, list[str]]:

@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_grpc_health.fleet.run import Outcome
-    from check_grpc_health.fleet.sinks.delivery import Delivery
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONCURRENCY = 8
@@ -110,21 +108,32 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
             args.format = "json"
         if args.quiet and args.format != "table":
             raise InvalidArgument("--quiet applies to the table only")
+        if args.textfile is not None and not args.textfile.endswith(".prom"):
+            raise InvalidArgument(
+                f"--textfile {args.textfile!r} does not end in .prom: node_exporter's textfile "
+                "collector reads only *.prom files"
+            )
         api = icinga2_settings(args)
-        # Deliveries get the last fifth of the deadline (at most 5 s), checks the rest.
+        # The checks end a fifth of the deadline (at most 5 s) before it; the deliveries,
+        # which take each result as its check ends, end by the deadline.
         delivers = api is not None or args.command_file is not None
         check_budget = budget - min(budget / 5, 5.0) if delivers else budget
         entries = read_fleet(args.file, os.environ, check_budget)
     except InvalidArgument as error:
         print(f"check_grpc_health_fleet: {clean_text(str(error))}", file=sys.stderr)
         sys.exit(nagiosplugin.Unknown.code)
+    deliveries = None
+    if delivers or args.textfile is not None:
+        from check_grpc_health.fleet.deliveries import Deliveries, line_printer
+
+        deliveries = Deliveries(args, api, started + budget, line_printer())
     # JSON and Prometheus are built from each line's --json document; the others need none.
     documents = args.format != "table" or args.textfile is not None
-    outcomes = run_fleet(entries, check_budget, args.concurrency, documents=documents)
+    done = deliveries.offer if deliveries is not None else None
+    outcomes = run_fleet(entries, check_budget, args.concurrency, documents=documents, done=done)
     sys.stdout.write(_printed(args, outcomes))
     sys.stdout.flush()
-    deadline = started + budget
-    failed = _deliver(args, api, outcomes, deadline)
+    failed = deliveries.finish(outcomes) if deliveries is not None else False
     code = nagiosplugin.Unknown.code if failed else worst(outcomes).code
     # Abandoned checks may still hold threads; they must not delay the exit.
     os._exit(code)
@@ -142,40 +151,3 @@ def _printed(args: argparse.Namespace, outcomes: Sequence[Outcome]) -> str:
     from check_grpc_health.fleet.sinks.table import render_table
 
     return render_table(outcomes, args.quiet)
-
-
-def _deliver(
-    args: argparse.Namespace,
-    api: Icinga2Api | None,
-    outcomes: Sequence[Outcome],
-    deadline: float,
-) -> bool:
-    """Run every delivery; each problem is one line on stderr. True when any failed."""
-    problems: list[str] = []
-    trace = _trace if args.verbose else None
-    if args.textfile is not None:
-        from check_grpc_health.fleet.sinks.prometheus import write_textfile
-
-        problem = write_textfile(args.textfile, outcomes, time.time())
-        problems.extend([] if problem is None else [problem])
-    deliveries: list[Delivery] = []
-    if args.command_file is not None:
-        from check_grpc_health.fleet.sinks.command_file import deliver_commands
-
-        deliveries.append(deliver_commands(args.command_file, outcomes, deadline))
-    if api is not None:
-        from check_grpc_health.fleet.sinks.icinga2_api import deliver_icinga2
-
-        deliveries.append(deliver_icinga2(api, outcomes, deadline, trace))
-    for delivery in deliveries:
-        problems.extend(delivery.problems)
-    for problem in problems:
-        print(f"check_grpc_health_fleet: {clean_text(problem)}", file=sys.stderr)
-    if trace is not None:
-        for delivery in deliveries:
-            trace(f"{delivery.sink}: {delivery.delivered} results delivered")
-    return bool(problems)
-
-
-def _trace(message: str) -> None:
-    print(f"check_grpc_health_fleet: {clean_text(message)}", file=sys.stderr)

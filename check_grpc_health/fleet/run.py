@@ -20,7 +20,7 @@ from check_grpc_health.plugin.options import NAME, Thresholds
 from check_grpc_health.text import clean_text, scrub, state_name
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from nagiosplugin.state import ServiceState
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from check_grpc_health.fleet.file import Entry
     from check_grpc_health.plugin.backends import BackendsProber
     from check_grpc_health.plugin.check import Prober
+    from check_grpc_health.plugin.options import PluginOptions
 
 
 _NO_THRESHOLDS = Thresholds()
@@ -80,15 +81,16 @@ def judge_entry(
     The fleet's probers share channels; a resident monitor's return what its streams
     learnt, so that every line is judged by the plugin's own check either way.
     """
-    started = time.time()
     if entry.options is None:
         message = entry.error or "unusable line"
         document = failure_document(nagiosplugin.Unknown, message)
-        return Outcome(entry, nagiosplugin.Unknown, message, document, (), started, started)
+        now = time.time()
+        return Outcome(entry, nagiosplugin.Unknown, message, document, (), now, now)
     options = entry.options
     check = build_check(options, prober, backends_prober)
+    started = time.time()
     check()
-    finished = time.time()
+    finished = _ended(check, options, started)
     # As the plugin's own output does: no metadata value may reach the output.
     metadata = options.probe.metadata
     if documents:
@@ -105,6 +107,18 @@ def judge_entry(
     return Outcome(entry, check.state, summary, document, perfdata, started, finished, details)
 
 
+def _ended(check: nagiosplugin.Check, options: PluginOptions, started: float) -> float:
+    """When the check itself ended: its start plus the time it measured (the perfdata's
+    ``time``), not the moment judging and wording it were done too (later by up to a
+    scheduler's slice or more on a busy machine). Under ``--wait`` that time is the last
+    probe's only, so there it is the moment the whole check returned."""
+    now = time.time()
+    elapsed = getattr(check.resources[0], "elapsed", None) if check.resources else None
+    if options.wait is not None or not isinstance(elapsed, float):
+        return now
+    return min(started + elapsed, now)
+
+
 def _judges_connect_time(entry: Entry) -> bool:
     return entry.options is not None and entry.options.connect_time != _NO_THRESHOLDS
 
@@ -116,12 +130,15 @@ def run_fleet(
     *,
     share: bool = True,
     documents: bool = True,
+    done: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL.
 
     ``concurrency`` threads take the next line as they come free. (A thread pool's
     future per line would cost a lock, a condition and a queue entry each: at 10,000
-    lines, megabytes and milliseconds for nothing.)
+    lines, megabytes and milliseconds for nothing.) ``done`` gets each outcome once, the
+    moment its check ends (the deliveries hand it on at once), and the late ones at the
+    deadline; it must be quick, for it runs under the lock the threads take lines with.
     """
     import threading
 
@@ -132,6 +149,15 @@ def run_fleet(
     found: list[Outcome | None] = [None] * len(entries)
     pending = iter(range(len(entries)))
     taking = threading.Lock()
+    closed = False
+
+    def record(index: int, outcome: Outcome) -> None:
+        with taking:
+            if closed:  # past the deadline: the line is already reported late
+                return
+            found[index] = outcome
+            if done is not None:
+                done(outcome)
 
     def work() -> None:
         while time.monotonic() < deadline:
@@ -140,10 +166,11 @@ def run_fleet(
             if index is None:
                 return
             try:
-                found[index] = check_entry(entries[index], channels, documents=documents)
+                outcome = check_entry(entries[index], channels, documents=documents)
             except (Exception, SystemExit) as error:  # a defect costs one line, not the run
                 message = f"check failed: {clean_text(str(error)) or type(error).__name__}"
-                found[index] = _failure(entries[index], nagiosplugin.Unknown, message, 0.0)
+                outcome = _failure(entries[index], nagiosplugin.Unknown, message, 0.0)
+            record(index, outcome)
 
     # Daemon threads: checks past the deadline are abandoned, not waited for. Each has
     # its own deadlines and ends soon, and the process exits without joining them.
@@ -156,10 +183,18 @@ def run_fleet(
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))
     late = f"no result within the fleet's {budget:g}s deadline (-t)"
-    return [
-        outcome or _failure(entry, nagiosplugin.Critical, late, budget)
-        for entry, outcome in zip(entries, list(found), strict=True)
-    ]
+    with taking:
+        closed = True
+        outcomes = []
+        for entry, outcome in zip(entries, found, strict=True):
+            if outcome is not None:
+                outcomes.append(outcome)
+                continue
+            failure = _failure(entry, nagiosplugin.Critical, late, budget)
+            if done is not None:
+                done(failure)
+            outcomes.append(failure)
+    return outcomes
 
 
 def _failure(entry: Entry, state: ServiceState, message: str, took: float) -> Outcome:

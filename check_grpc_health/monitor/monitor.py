@@ -129,9 +129,9 @@ class Monitor:
         keys = line_keys(entries)
         wanted = set(keys)
         gone = [key for key in self.lines if key not in wanted]
-        labels = {str(entry.label) for entry in entries if entry.label is not None}
+        labels = {str(entry.destination) for entry in entries if entry.destination is not None}
         for key in gone:
-            label = self.lines[key].entry.label
+            label = self.lines[key].entry.destination
             self._remove(key)
             if label is not None and str(label) not in labels:
                 for sink in self.sinks:
@@ -358,7 +358,7 @@ class Monitor:
         changed, before = line.record(outcome)
         if changed:
             self.events.changed(_name(line), outcome, before, line.method(), line.changed_at)
-        label = line.entry.label
+        label = line.entry.destination  # None for a line that repeats another's label
         if label is not None and (changed or heartbeat):
             for sink in self.sinks:
                 sink.offer(str(label), outcome)

@@ -8,8 +8,6 @@ pipe opened for writing. The bodies and command lines are the one-shot fleet's o
 
 from __future__ import annotations
 
-import errno
-import os
 import time
 from typing import TYPE_CHECKING
 
@@ -19,7 +17,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_grpc_health.fleet.run import Outcome
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
 #: Each request waits at most this long for the API's answer.
 API_TIMEOUT = 10.0
@@ -62,83 +60,55 @@ class PipeSender:
     """Commands to an external command pipe; each counts once the reader has read it."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.handle: int | None = None
+        from check_grpc_health.fleet.sinks.pipe import CommandPipe
 
-    def _open(self) -> str | None:
-        try:
-            # O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of blocking.
-            self.handle = os.open(
-                self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND | os.O_CLOEXEC
-            )
-        except OSError as error:
-            if error.errno == errno.ENXIO:
-                return f"no process reads {self.path!r} (is the monitoring daemon running?)"
-            return f"cannot open {self.path!r}: {error.strerror or type(error).__name__}"
-        return None
+        self.path = path
+        self.pipe: CommandPipe[str] = CommandPipe(path)
 
     def send(self, batch: Sequence[tuple[str, Outcome]]) -> Report:
         from check_grpc_health.fleet.sinks.command_file import command_line
+        from check_grpc_health.fleet.sinks.pipe import NoReader, PipeFault, PipeFull, ReaderGone
 
-        if self.handle is None:
-            problem = self._open()
-            if problem is not None:
-                return Report((), (), problem)
-        assert self.handle is not None
+        if self.pipe.handle is None:
+            try:
+                self.pipe.open()
+            except NoReader:
+                down = f"no process reads {self.path!r} (is the monitoring daemon running?)"
+                return Report((), (), down)
+            except PipeFault as fault:
+                return Report((), (), f"cannot open {self.path!r}: {fault}")
+        deadline = time.monotonic() + PIPE_READ_WAIT
+        problem: str | None = None
         written: list[str] = []
         for key, outcome in batch:
-            problem = self._write(command_line(outcome))
-            if problem is not None:
-                self.close()
-                return Report((), (), problem)
-            written.append(key)
-        problem = self._await_read()
-        if problem is not None:
-            self.close()
-            return Report((), (), problem)
-        return Report(written)
-
-    def _write(self, line: bytes) -> str | None:
-        import select
-
-        assert self.handle is not None
-        deadline = time.monotonic() + PIPE_READ_WAIT
-        while True:
             try:
-                os.write(self.handle, line)
-            except BlockingIOError:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return (
-                        f"{self.path!r} stayed full for {PIPE_READ_WAIT:g}s (is its reader stuck?)"
-                    )
-                select.select([], [self.handle], [], remaining)
-                continue
-            except OSError as error:
-                if error.errno == errno.EPIPE:
-                    return f"the reader of {self.path!r} went away"
-                return f"writing to {self.path!r}: {error.strerror or type(error).__name__}"
-            return None
-
-    def _await_read(self) -> str | None:
-        """Wait until the reader has read everything written: only then is it delivered."""
-        import fcntl
-        import struct
-        import termios
-
-        assert self.handle is not None
-        deadline = time.monotonic() + PIPE_READ_WAIT
-        pause = 0.001
-        while True:
-            unread = struct.unpack("i", fcntl.ioctl(self.handle, termios.FIONREAD, b"\0\0\0\0"))[0]
-            if unread == 0:
-                return None
-            if time.monotonic() >= deadline:
-                return f"{unread} bytes stayed unread in {self.path!r} for {PIPE_READ_WAIT:g}s"
-            time.sleep(pause)
-            pause = min(pause * 2, 0.05)
+                self.pipe.write(command_line(outcome), key, deadline)
+            except PipeFull:
+                problem = (
+                    f"{self.path!r} stayed full for {PIPE_READ_WAIT:g}s (is its reader stuck?)"
+                )
+            except ReaderGone:
+                problem = f"the reader of {self.path!r} went away"
+            except PipeFault as fault:
+                problem = f"writing to {self.path!r}: {fault}"
+            if problem is not None:
+                break
+            written.append(key)
+        unread = set(self.pipe.unread() if problem else self.pipe.wait_read(deadline))
+        if problem is None and unread:
+            gone = self.pipe.readerless()
+            problem = (
+                f"the reader of {self.path!r} went away"
+                if gone
+                else f"{len(unread)} commands stayed unread in {self.path!r} "
+                f"for {PIPE_READ_WAIT:g}s"
+            )
+        taken = [key for key in written if key not in unread]
+        if problem is not None:
+            # What was not read stays pending, and goes again once a reader is back.
+            self.close()
+            return Report(taken, (), problem)
+        return Report(taken)
 
     def close(self) -> None:
-        if self.handle is not None:
-            os.close(self.handle)
-            self.handle = None
+        self.pipe.close()

@@ -135,15 +135,33 @@ def test_the_systemd_units_verify(tmp_path: Path) -> None:
     assert "grpc-health-fleet" not in checked.stderr, checked.stderr
 
 
+def exec_start(unit: str) -> list[str]:
+    """A unit's ExecStart, with its ``${NAME}`` set from its ``Environment=`` lines as
+    systemd sets them."""
+    text = (CONTRIB / "systemd" / unit).read_text()
+    command = re.search(r"^ExecStart=((?:.*\\\n)*.*)$", text, re.MULTILINE)
+    assert command is not None
+    environment = dict(re.findall(r"^Environment=([A-Z0-9_]+)=(.*)$", text, re.MULTILINE))
+    words = command.group(1).replace("\\\n", " ").split()
+    return [
+        re.sub(r"\$\{([A-Z0-9_]+)\}", lambda name: environment[name.group(1)], word)
+        for word in words
+    ]
+
+
+def test_both_units_name_the_api_by_the_nodes_name() -> None:
+    """Icinga's CA issues a node's certificate for the node's name: not localhost."""
+    for unit in ("grpc-health-fleet.service", "grpc-health-monitor.service"):
+        argv = exec_start(unit)
+        assert argv[argv.index("--icinga2-api") + 1] == "https://icinga2-node.example.com:5665"
+
+
 def test_the_systemd_command_line_submits_to_icinga2(
     icinga2_api: Icinga2Api, tmp_path: Path, start_server: Callable[..., HealthServer]
 ) -> None:
     """The unit's ExecStart, with the credentials and address of a real Icinga 2."""
     server = start_server()
-    unit = (CONTRIB / "systemd" / "grpc-health-fleet.service").read_text()
-    command = re.search(r"^ExecStart=((?:.*\\\n)*.*)$", unit, re.MULTILINE)
-    assert command is not None
-    argv = command.group(1).replace("\\\n", " ").split()
+    argv = exec_start("grpc-health-fleet.service")
     fleet = tmp_path / "fleet.txt"
     fleet.write_text(f"web1!grpc-users: -H {server.address}\n")
     credentials = tmp_path / "credentials"
@@ -152,7 +170,7 @@ def test_the_systemd_command_line_submits_to_icinga2(
     (credentials / "icinga2-ca").write_text(icinga2_api.ca_file.read_text())
     replacements = {
         "/usr/local/bin/check_grpc_health_fleet": FLEET,
-        "https://localhost:5665": icinga2_api.url,
+        "https://icinga2-node.example.com:5665": icinga2_api.url,
         "grpc-fleet": icinga2_api.user,
         "%d": str(credentials),
         "/etc/grpc-health/fleet.txt": str(fleet),

@@ -167,7 +167,7 @@ def test_one_overall_deadline_bounds_the_fleet(
 def test_standard_input_and_argument_errors(server: HealthServer, tmp_path: Path) -> None:
     done = run_fleet(Path("-"), stdin=f"-H {server.address}\n")
     assert done.returncode == 0
-    assert done.stdout.splitlines()[-1] == "1 targets: 1 OK"
+    assert done.stdout.splitlines()[-1] == "1 target: 1 OK"
     missing = run_fleet(tmp_path / "nope.txt")
     assert (missing.returncode, missing.stdout) == (3, "")
     assert missing.stderr == (
@@ -340,3 +340,49 @@ def test_any_fleet_text_parses_to_entries_or_clean_errors(lines: list[str]) -> N
         if entry.error is not None:
             assert entry.error.startswith(f"line {entry.line}: ")
             assert "\n" not in entry.error
+
+
+def test_a_line_may_end_in_a_comment(
+    tmp_path: Path, start_server: Callable[..., HealthServer]
+) -> None:
+    server = start_server(statuses={"": 1, "orders": 1})
+    path = tmp_path / "fleet.txt"
+    path.write_text(
+        f"web1!grpc-orders: -H {server.address} -s orders  # the shop's orders\n"
+        f"-H {server.address} #overall, as a shell reads it\n"
+        f"-H {server.address} -m 'x-note: #1' -s orders # a quoted # is no comment\n"
+    )
+    done = run_fleet(path, "--json")
+    assert (done.returncode, done.stderr) == (0, "")
+    documents = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(d["name"], d["services"][0]["service"]) for d in documents] == [
+        ("web1!grpc-orders", "orders"),
+        (None, ""),
+        (None, "orders"),
+    ]
+
+
+def test_a_line_with_the_plugins_own_output_options_is_unknown(
+    tmp_path: Path, server: HealthServer
+) -> None:
+    path = tmp_path / "fleet.txt"
+    path.write_text(
+        f"-H {server.address} --json\n-H {server.address} -q\n-H {server.address} --quiet\n"
+        f"-H {server.address}\n"
+    )
+    done = run_fleet(path)
+    assert (done.returncode, done.stderr) == (3, "")
+    json_line = (
+        "--json changes nothing in a fleet line: give check_grpc_health_fleet --format json "
+        "for JSON lines"
+    )
+    quiet_line = (
+        "-q/--quiet changes nothing in a fleet line: give check_grpc_health_fleet -q to list "
+        "only the lines that are not OK"
+    )
+    assert table_rows(done.stdout)[1:] == [
+        ("UNKNOWN", "(line 1)", f"line 1: {json_line}"),
+        ("UNKNOWN", "(line 2)", f"line 2: {quiet_line}"),
+        ("UNKNOWN", "(line 3)", f"line 3: {quiet_line}"),
+        ("OK", server.address, table_rows(done.stdout)[4][2]),
+    ]

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import threading
 import time
 from typing import TYPE_CHECKING
 
 import pytest
-from support.paths import FLEET
+from support.fleet import PREFIX, api_options, fleet, fleet_file, timing
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -22,46 +21,6 @@ if TYPE_CHECKING:
     from support.daemons.nagios import Nagios4
     from support.daemons.prometheus import NodeExporter
     from support.servers import HealthServer
-
-PREFIX = "check_grpc_health_fleet: "
-
-
-def fleet(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if k != "ICINGA2_API_PASSWORD"}
-    environment.update(env or {})
-    return subprocess.run(
-        [FLEET, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=environment,
-    )
-
-
-def api_options(api: Icinga2Api, *, ca: Path | None = None) -> list[str]:
-    return [
-        "--icinga2-api",
-        api.url,
-        "--icinga2-user",
-        api.user,
-        "--icinga2-password-file",
-        str(api.password_file),
-        "--icinga2-ca",
-        str(ca or api.ca_file),
-    ]
-
-
-def timing(text: str) -> str:
-    """``0.0021s`` -> ``Ts``: a time that differs from run to run."""
-    return re.sub(r"[0-9.]+s\b", "Ts", text)
-
-
-def fleet_file(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "fleet.txt"
-    path.write_text(text)
-    return path
-
 
 # -- Icinga 2 REST API ---------------------------------------------------------------------
 
@@ -143,10 +102,11 @@ def test_icinga2_api_faults_are_one_line_each_and_the_other_outputs_still_run(
     ]
     assert refused.returncode == 3
 
-    untrusted = fleet(str(path), *api_options(icinga2_api, ca=icinga2_api.other_ca_file))
+    other_ca = icinga2_api.other_ca_file
+    untrusted = fleet(str(path), *api_options(icinga2_api, ca=other_ca))
     assert untrusted.stderr.splitlines()[1:] == [
         f"{PREFIX}icinga2-api: {icinga2_api.url}: certificate not trusted (self-signed "
-        "certificate in certificate chain); give the API's CA with --icinga2-ca "
+        f"certificate in certificate chain); --icinga2-ca '{other_ca}' did not issue it "
         "(3 results not delivered)"
     ]
 
@@ -230,7 +190,7 @@ def test_a_result_that_stops_coming_turns_unknown_after_its_ttl(
     options = [o for o in api_options(icinga2_api) if o != str(icinga2_api.password_file)]
     options.remove("--icinga2-password-file")
     done = fleet(str(path), "-v", "--ttl", "1", *options, env={"ICINGA2_API_PASSWORD": password})
-    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "1 targets: 1 OK")
+    assert (done.returncode, done.stdout.splitlines()[-1]) == (0, "1 target: 1 OK")
     assert done.stderr.splitlines() == [
         f"{PREFIX}icinga2-api: POST /v1/actions/process-check-result web2!grpc-stale: 200",
         f"{PREFIX}icinga2-api: 1 results delivered",
@@ -478,7 +438,7 @@ def test_an_unwritable_textfile_folder_is_one_line_and_the_table_still_prints(
     missing = tmp_path / "no-such-folder" / "grpc_health.prom"
     done = fleet(str(path), "--textfile", str(missing))
     assert done.returncode == 3
-    assert done.stdout.splitlines()[-1] == "1 targets: 1 OK"
+    assert done.stdout.splitlines()[-1] == "1 target: 1 OK"
     assert done.stderr == (
         f"{PREFIX}textfile: cannot write '{missing}': No such file or directory; "
         "no metrics were written\n"
@@ -523,16 +483,22 @@ def test_a_connection_stopped_by_anothers_failure_counts_its_results_under_it(
 
     from check_grpc_health.fleet.file import read_fleet
     from check_grpc_health.fleet.run import Outcome
-    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Api, _Submitter
+    from check_grpc_health.fleet.sinks.icinga2_api import Icinga2Delivery
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
     path = fleet_file(tmp_path, "web1!a: -H 127.0.0.1:1\nweb1!b: -H 127.0.0.1:1\n")
     outcomes = [
         Outcome(entry, nagiosplugin.Ok, "ok", {}) for entry in read_fleet(str(path), {}, 10.0)
     ]
     api = Icinga2Api("https://127.0.0.1:1", "127.0.0.1", 1, "fleet", "secret", None, "x", 60)
-    submitter = _Submitter(api, time.monotonic() + 10, None)
-    submitter.stopped_by = "https://127.0.0.1:1: certificate not trusted"
-    submitter.stop.set()
-    submitter.submit(outcomes)
-    assert submitter.fatal == {"https://127.0.0.1:1: certificate not trusted": 2}
-    assert (submitter.delivered, submitter.undelivered) == (0, 2)
+    delivery = Icinga2Delivery(api, time.monotonic() + 10, None)
+    delivery.stopped_by = "https://127.0.0.1:1: certificate not trusted"
+    delivery.stop.set()
+    for outcome in outcomes:
+        delivery.offer(outcome)
+    report = delivery.finish()
+    assert delivery.fatal == {"https://127.0.0.1:1: certificate not trusted": 2}
+    assert (report.delivered, report.undelivered) == (0, 2)
+    assert report.problems == [
+        "icinga2-api: https://127.0.0.1:1: certificate not trusted (2 results not delivered)"
+    ]

@@ -9,22 +9,20 @@ Each command goes in one ``write()`` of at most ``PIPE_BUF`` bytes, which the ke
 keeps whole even with other writers on the pipe. A longer command has its output
 shortened (then its perfdata dropped), never split. The pipe is opened without blocking:
 a pipe that no daemon reads (the daemon is down) is an error at once (ENXIO), not a
-hang, and a full pipe is waited on only until the fleet's deadline.
+hang, and a full pipe is waited on only until the fleet's deadline. A command counts as
+delivered once the daemon has read it (:mod:`.pipe`).
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import select
 import time
 from typing import TYPE_CHECKING
 
-from check_grpc_health.fleet.sinks.delivery import Delivery, unlabelled
+from check_grpc_health.fleet.sinks.delivery import Deliverer, named
+from check_grpc_health.fleet.sinks.pipe import CommandPipe, PipeFault, PipeFull, ReaderGone
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from check_grpc_health.fleet.run import Outcome
 
 NAME = "command-file"
@@ -68,46 +66,88 @@ def _cut(text: bytes, size: int) -> bytes:
     return text[:size].decode("utf-8", "ignore").encode()
 
 
-def deliver_commands(path: str, outcomes: Sequence[Outcome], deadline: float) -> Delivery:
-    """Write each labelled outcome's command to the pipe; what could not go in is reported."""
-    delivery = Delivery(NAME)
-    labelled = unlabelled(delivery, outcomes)
-    if not labelled:
-        return delivery
-    try:
-        # O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of blocking forever.
-        handle = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_APPEND | os.O_CLOEXEC)
-    except OSError as error:
-        reason = error.strerror or error.__class__.__name__
-        if error.errno == errno.ENXIO:
-            reason = "no process reads the pipe (is the monitoring daemon running?)"
-        delivery.fail(f"cannot open {path!r}: {reason}", len(labelled))
-        return delivery
-    try:
-        for number, outcome in enumerate(labelled):
-            problem = _write_whole(handle, command_line(outcome), deadline)
-            if problem is not None:
-                delivery.fail(f"writing to {path!r}: {problem}", len(labelled) - number)
-                break
-            delivery.delivered += 1
-    finally:
-        os.close(handle)
-    return delivery
+class CommandFileDelivery(Deliverer):
+    """Each labelled outcome's command into the pipe, in one thread, as the checks end.
 
+    A result counts as delivered once the daemon has read it. When every outcome is
+    written, the thread waits, until the fleet's deadline, for the daemon to read what
+    it has not read yet; what is still unread then, or was left in the pipe when its
+    reader went away, is named.
+    """
 
-def _write_whole(handle: int, line: bytes, deadline: float) -> str | None:
-    """One write() of the whole line; waits for room in a full pipe until ``deadline``."""
-    while True:
+    name = NAME
+
+    def __init__(self, path: str, deadline: float) -> None:
+        super().__init__(deadline)
+        self.path = path
+        self.written = 0
+        self.unsent: dict[str, int] = {}
+        self.unread: list[Outcome] | None = None  # None until the thread knows
+        self.unread_when = ""
+        self.start()
+
+    def work(self) -> None:
+        pipe: CommandPipe[Outcome] = CommandPipe(self.path)
         try:
-            written = os.write(handle, line)
-        except BlockingIOError:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return "the pipe stayed full until the fleet's deadline (-t)"
-            select.select([], [handle], [], remaining)
-            continue
-        except OSError as error:
-            return error.strerror or error.__class__.__name__
-        if written != len(line):  # only a regular file can do this (a full disk)
-            return f"only {written} of {len(line)} bytes written"
-        return None
+            pipe.open()
+        except PipeFault as fault:
+            self._drop(f"cannot open {self.path!r}: {fault}", None)
+            return
+        try:
+            self._write_all(pipe)
+        finally:
+            pipe.close()
+
+    def _write_all(self, pipe: CommandPipe[Outcome]) -> None:
+        while (outcome := self.take()) is not None:
+            try:
+                pipe.write(command_line(outcome), outcome, self.deadline)
+            except PipeFault as fault:
+                gone = isinstance(fault, ReaderGone) or pipe.readerless()
+                self._settle(pipe.unread(), gone)
+                if isinstance(fault, PipeFull):
+                    fault = PipeFull("the pipe stayed full until the fleet's deadline (-t)")
+                self._drop(f"writing to {self.path!r}: {fault}", outcome)
+                return
+            with self._lock:
+                self.written += 1
+        unread = pipe.wait_read(self.deadline)
+        self._settle(unread, pipe.readerless())
+
+    def _settle(self, unread: list[Outcome], gone: bool) -> None:
+        with self._lock:
+            self.unread = unread
+            self.unread_when = (
+                "when its reader went away" if gone else "at the fleet's deadline (-t)"
+            )
+
+    def _drop(self, problem: str, first: Outcome | None) -> None:
+        """``problem`` stopped the writing: the outcomes not written are its, to the end."""
+        count = 0 if first is None else 1
+        while self.take() is not None:
+            count += 1
+        with self._lock:
+            self.unsent[problem] = self.unsent.get(problem, 0) + count
+
+    def report(self) -> None:
+        delivery = self.delivery
+        for problem, count in self.unsent.items():
+            if count:
+                delivery.fail(problem, count)
+        if self.unread is None:  # the thread is still waiting: nothing is known to be read
+            if self.written:
+                delivery.fail(
+                    f"not known to be read from {self.path!r} by the fleet's deadline (-t)",
+                    self.written,
+                )
+        elif self.unread:
+            delivery.fail(
+                f"still unread in {self.path!r} {self.unread_when}: {named(self.unread)}",
+                len(self.unread),
+            )
+            delivery.delivered = self.written - len(self.unread)
+        else:
+            delivery.delivered = self.written
+        missing = self.offered - delivery.delivered - delivery.undelivered
+        if missing > 0:
+            delivery.fail("not written by the fleet's deadline (-t)", missing)

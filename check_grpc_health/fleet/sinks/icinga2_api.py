@@ -10,104 +10,29 @@ in contrib/icinga2 makes that an UNKNOWN "No Passive Check Result Received.").
 A few keep-alive HTTPS connections (the standard library's ``http.client`` and ``ssl``)
 share the results; every wait ends at the fleet's deadline. The certificate is always
 verified (against ``--icinga2-ca``, or the system's CAs). The password comes from a file
-or the environment, never from the command line, and appears in no message.
+or the environment, never from the command line, and appears in no message. The
+settings themselves are checked in :mod:`.icinga2_settings`.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from check_grpc_health.core.results import InvalidArgument
-from check_grpc_health.fleet.sinks.delivery import Delivery, unlabelled
+from check_grpc_health.fleet.sinks.delivery import NAMED, Deliverer
 
 if TYPE_CHECKING:
     import http.client
-    from collections.abc import Callable, Mapping, Sequence
+    import ssl
+    from collections.abc import Callable
 
     from check_grpc_health.fleet.run import Outcome
+    from check_grpc_health.fleet.sinks.icinga2_settings import Icinga2Api
 
 NAME = "icinga2-api"
-PASSWORD_VARIABLE = "ICINGA2_API_PASSWORD"  # noqa: S105 (a name, not a password)
-DEFAULT_PORT = 5665
 PATH = "/v1/actions/process-check-result"
 #: More connections than this gained nothing against Icinga 2 (it answers in order).
 CONNECTIONS = 4
-#: Rejected results named one by one before "and N more".
-_NAMED = 10
-
-
-@dataclass(frozen=True)
-class Icinga2Api:
-    """Where and how to submit: the API's address, the user, and result settings."""
-
-    url: str
-    host: str
-    port: int
-    user: str
-    password: str = field(repr=False)
-    ca_file: str | None
-    check_source: str
-    ttl: float
-
-
-def icinga2_api_settings(  # noqa: PLR0917 (one argument per command-line option)
-    url: str,
-    user: str | None,
-    password_file: str | None,
-    ca_file: str | None,
-    check_source: str,
-    ttl: float,
-    environ: Mapping[str, str],
-) -> Icinga2Api:
-    """Validate the ``--icinga2-*`` options; raises :class:`InvalidArgument` with one line."""
-    import urllib.parse
-
-    parsed = urllib.parse.urlsplit(url)
-    try:
-        port = parsed.port or DEFAULT_PORT
-    except ValueError:
-        port = 0
-    if parsed.scheme != "https" or not parsed.hostname or not port or parsed.path.strip("/"):
-        raise InvalidArgument(
-            f"--icinga2-api {url!r} is not https://HOST[:PORT] (the API speaks only HTTPS)"
-        )
-    if not user:
-        raise InvalidArgument("--icinga2-api needs --icinga2-user NAME")
-    password = _password(password_file, environ)
-    if ca_file is not None:
-        try:
-            with open(ca_file, "rb"):
-                pass
-        except OSError as error:
-            reason = error.strerror or error.__class__.__name__
-            raise InvalidArgument(f"cannot read --icinga2-ca {ca_file!r}: {reason}") from None
-    return Icinga2Api(url, parsed.hostname, port, user, password, ca_file, check_source, ttl)
-
-
-def _password(path: str | None, environ: Mapping[str, str]) -> str:
-    if path is not None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                password = handle.readline().rstrip("\r\n")
-        except OSError as error:
-            reason = error.strerror or error.__class__.__name__
-            raise InvalidArgument(
-                f"cannot read --icinga2-password-file {path!r}: {reason}"
-            ) from None
-        except UnicodeDecodeError:
-            raise InvalidArgument(f"--icinga2-password-file {path!r} is not UTF-8") from None
-        if not password:
-            raise InvalidArgument(f"--icinga2-password-file {path!r} is empty")
-        return password
-    password = environ.get(PASSWORD_VARIABLE, "")
-    if not password:
-        raise InvalidArgument(
-            f"--icinga2-api needs a password: --icinga2-password-file PATH or the "
-            f"environment variable {PASSWORD_VARIABLE}"
-        )
-    return password
 
 
 def result_body(outcome: Outcome, api: Icinga2Api) -> dict[str, Any]:
@@ -144,7 +69,7 @@ class Icinga2Connection:
         import ssl
 
         self.api = api
-        self.context = ssl.create_default_context(cafile=api.ca_file)
+        self.context = api.context or ssl.create_default_context(cafile=api.ca_file)
         token = base64.b64encode(f"{api.user}:{api.password}".encode()).decode()
         self.headers = {
             "Accept": "application/json",  # Icinga 2 answers a POST without it with 400
@@ -169,6 +94,23 @@ class Icinga2Connection:
                 f"{self.api.url}: 401 Unauthorized: wrong user or password for {self.api.user!r}"
             )
         return status, _rejection(status, answer)
+
+    def warm(self, timeout: float) -> None:
+        """Connect (TCP and TLS) ahead of the first result, so that it need not wait for
+        the handshake; a failure here is met, and reported, by the first :meth:`submit`."""
+        import http.client
+
+        if self._connection is not None or timeout <= 0:
+            return
+        connection = http.client.HTTPSConnection(
+            self.api.host, self.api.port, context=self.context, timeout=timeout
+        )
+        try:
+            connection.connect()
+        except OSError:
+            connection.close()
+            return
+        self._connection = connection
 
     def close(self) -> None:
         """Close the connection, if one is open."""
@@ -198,10 +140,7 @@ class Icinga2Connection:
                 answer = response.read().decode("utf-8", "replace")
             except ssl.SSLCertVerificationError as error:
                 self.close()
-                raise Icinga2Fault(
-                    f"{url}: certificate not trusted ({error.verify_message}); "
-                    "give the API's CA with --icinga2-ca"
-                ) from None
+                raise Icinga2Fault(self._untrusted(error, timeout)) from None
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
                 self.close()
                 if attempt == 1:
@@ -219,60 +158,75 @@ class Icinga2Connection:
             return response.status, answer
         raise AssertionError("unreachable")
 
+    def _untrusted(self, error: ssl.SSLCertVerificationError, timeout: float) -> str:
+        """Why the certificate was refused, in one line that says what to change."""
+        url, ca_file = self.api.url, self.api.ca_file
+        if error.verify_code not in (_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH):
+            given = f"--icinga2-ca {ca_file!r} did not issue it" if ca_file else ""
+            hint = given or "give the API's CA with --icinga2-ca"
+            return f"{url}: certificate not trusted ({error.verify_message}); {hint}"
+        names = self._certificate_names(timeout)
+        named = f"; it names {', '.join(names)}" if names else ""
+        return (
+            f"{url}: the API's certificate is not valid for {self.api.host}{named}. "
+            "Icinga's CA issues a node's certificate for the node's name: use that name in "
+            "--icinga2-api"
+        )
 
-def deliver_icinga2(
-    api: Icinga2Api,
-    outcomes: Sequence[Outcome],
-    deadline: float,
-    trace: Callable[[str], None] | None = None,
-) -> Delivery:
-    """Submit each labelled outcome; every result that did not go in is reported."""
-    import threading
+    def _certificate_names(self, timeout: float) -> list[str]:
+        """The names in the API's certificate, from a handshake that verifies the chain
+        but not the name; none when that fails too."""
+        import ipaddress
+        import socket
+        import ssl
 
-    delivery = Delivery(NAME)
-    labelled = unlabelled(delivery, outcomes)
-    if not labelled:
-        return delivery
-    submitter = _Submitter(api, deadline, trace)
-    shares = [labelled[start::CONNECTIONS] for start in range(CONNECTIONS)]
-    workers = [
-        threading.Thread(target=submitter.submit, args=(share,), name="icinga2-api")
-        for share in shares
-        if share
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        # Every socket wait ends at the deadline; a second more covers the bookkeeping.
-        worker.join(max(0.0, deadline - time.monotonic()) + 1.0)
-    with submitter.lock:
-        delivery.delivered = submitter.delivered
-        # In the order of the file, whichever connection met them first.
-        rejected = [problem for _, problem in sorted(submitter.rejected)]
-        for problem in rejected[:_NAMED]:
-            delivery.fail(problem, 1)
-        if len(submitter.rejected) > _NAMED:
-            delivery.fail("more results rejected", len(submitter.rejected) - _NAMED)
-        for problem, count in submitter.fatal.items():
-            delivery.fail(problem, count)
-        missing = len(labelled) - submitter.delivered - submitter.undelivered
-    if missing > 0:
-        delivery.fail("no answer within the fleet's deadline (-t)", missing)
-    return delivery
+        if timeout <= 0:
+            return []
+        context = ssl.create_default_context(cafile=self.api.ca_file)
+        context.check_hostname = False
+        try:
+            with (
+                socket.create_connection((self.api.host, self.api.port), timeout) as raw,
+                context.wrap_socket(raw) as tls,
+            ):
+                certificate: dict[str, Any] = dict(tls.getpeercert() or {})
+        except (OSError, ValueError):
+            return []
+        names = []
+        for _, value in certificate.get("subjectAltName", ()):
+            try:
+                names.append(str(ipaddress.ip_address(str(value).strip())))
+            except ValueError:
+                names.append(str(value))
+        if not names:
+            for group in certificate.get("subject", ()):
+                names += [str(value) for key, value in group if key == "commonName"]
+        return names[:6]
 
 
-class _Submitter:
-    """The shared state of the connections that submit: counts, problems, a stop flag."""
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_HOSTNAME_MISMATCH = 62
+_IP_ADDRESS_MISMATCH = 64
+
+
+class Icinga2Delivery(Deliverer):
+    """Each labelled outcome to the API as its check ends, on a few keep-alive connections.
+
+    A fault that stops every submission (no connection, TLS, a wrong password, the
+    deadline) stops all connections; the results they did not send are counted under
+    the first such fault.
+    """
+
+    name = NAME
 
     def __init__(
-        self, api: Icinga2Api, deadline: float, trace: Callable[[str], None] | None
+        self, api: Icinga2Api, deadline: float, trace: Callable[[str], None] | None = None
     ) -> None:
         import threading
 
+        super().__init__(deadline)
         self.api = api
-        self.deadline = deadline
         self.trace = trace
-        self.lock = threading.Lock()
         self.stop = threading.Event()
         self.delivered = 0
         self.undelivered = 0
@@ -280,42 +234,59 @@ class _Submitter:
         self.fatal: dict[str, int] = {}
         # The problem that stopped every connection: the others' unsent results are its.
         self.stopped_by: str | None = None
+        self.start(CONNECTIONS)
 
-    def submit(self, share: list[Outcome]) -> None:
-        """Submit ``share`` in order on one keep-alive connection."""
+    def work(self) -> None:
+        """Submit outcomes in order on one keep-alive connection, opened while the checks
+        run."""
         connection = Icinga2Connection(self.api)
-        done = 0
+        connection.warm(self.deadline - time.monotonic())
         try:
-            for outcome in share:
+            while (outcome := self.take()) is not None:
                 if self.stop.is_set():
-                    self._count_unsent(self.stopped_by, len(share) - done)
-                    break
-                status, problem = connection.submit(outcome, self.deadline - time.monotonic())
+                    self._count_unsent(self.stopped_by, 1)
+                    continue
+                try:
+                    status, problem = connection.submit(outcome, self.deadline - time.monotonic())
+                except Icinga2Fault as fatal:
+                    with self._lock:
+                        self.stopped_by = self.stopped_by or str(fatal)
+                    self.stop.set()
+                    self._count_unsent(str(fatal), 1)
+                    continue
                 name = str(outcome.entry.label)
                 if self.trace is not None:
                     self.trace(f"{NAME}: POST {PATH} {name}: {status}")
-                with self.lock:
+                with self._lock:
                     if problem is None:
                         self.delivered += 1
                     else:
                         self.undelivered += 1
                         line = outcome.entry.line
-                        message = f"{name} (line {line}) rejected: {problem}"
-                        self.rejected.append((line, message))
-                done += 1
-        except Icinga2Fault as fatal:
-            with self.lock:
-                self.stopped_by = self.stopped_by or str(fatal)
-            self.stop.set()
-            self._count_unsent(str(fatal), len(share) - done)
+                        self.rejected.append((line, f"{name} (line {line}) rejected: {problem}"))
         finally:
             connection.close()
 
     def _count_unsent(self, problem: str | None, count: int) -> None:
-        with self.lock:
+        with self._lock:
             key = problem or "stopped"
             self.fatal[key] = self.fatal.get(key, 0) + count
             self.undelivered += count
+
+    def report(self) -> None:
+        delivery = self.delivery
+        delivery.delivered = self.delivered
+        # In the order of the file, whichever connection met them first.
+        rejected = [problem for _, problem in sorted(self.rejected)]
+        for problem in rejected[:NAMED]:
+            delivery.fail(problem, 1)
+        if len(rejected) > NAMED:
+            delivery.fail("more results rejected", len(rejected) - NAMED)
+        for problem, count in self.fatal.items():
+            delivery.fail(problem, count)
+        missing = self.offered - self.delivered - self.undelivered
+        if missing > 0:
+            delivery.fail("no answer within the fleet's deadline (-t)", missing)
 
 
 def _rejection(status: int, answer: str) -> str | None:

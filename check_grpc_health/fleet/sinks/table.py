@@ -76,5 +76,6 @@ def render_table(outcomes: Sequence[Outcome], quiet: bool) -> str:
         counts[state_name(outcome.state)] = counts.get(state_name(outcome.state), 0) + 1
     order = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
     totals = ", ".join(f"{counts[name]} {name}" for name in order if name in counts)
-    rows.append(f"{len(outcomes)} targets: {totals}")
+    noun = "target" if len(outcomes) == 1 else "targets"
+    rows.append(f"{len(outcomes)} {noun}: {totals}")
     return "\n".join(rows) + "\n"

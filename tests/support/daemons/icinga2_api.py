@@ -3,7 +3,8 @@
 ``start_icinga2_api`` runs Icinga 2 in the foreground from a temporary folder with:
 
 - the ``api`` feature (an ApiListener on 127.0.0.1, on a port the kernel picks, with a
-  certificate from a trustme CA for the node name, ``127.0.0.1`` and ``localhost``);
+  certificate from a trustme CA for the node name and ``127.0.0.1``, not ``localhost``: a
+  node certificate from Icinga's own CA names the node alone);
 - the ``command`` feature (an ExternalCommandListener whose pipe path is a constant);
 - a CheckerComponent, so that the freshness check of a passive service runs;
 - two API users: ``fleet`` may only submit check results and read hosts and services,
@@ -363,7 +364,7 @@ def _api_objects(services: Iterable[str]) -> str:
 
 def _write_certificates(base: Path, certs: Path, node: str) -> tuple[Path, Path]:
     ca = trustme.CA()
-    leaf = ca.issue_cert("127.0.0.1", "localhost", common_name=node)
+    leaf = ca.issue_cert(node, "127.0.0.1", common_name=node)
     certs.mkdir(parents=True, exist_ok=True)
     ca.cert_pem.write_to_path(str(certs / "ca.crt"))
     leaf.cert_chain_pems[0].write_to_path(str(certs / f"{node}.crt"))
