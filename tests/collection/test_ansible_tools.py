@@ -298,6 +298,7 @@ def test_tarball_carries_the_core_and_no_test_output(installed_collections: Path
     core = sorted(path.name for path in (root / "plugins/module_utils/core").glob("*.py"))
     assert core == [
         "__init__.py",
+        "aio_channel.py",
         "channel.py",
         "connectivity.py",
         "diagnosis.py",

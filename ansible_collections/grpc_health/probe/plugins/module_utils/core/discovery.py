@@ -156,31 +156,42 @@ def probe_addresses(
 ) -> tuple[BackendResult, ...]:
     """Resolve the target's name and probe every address concurrently, one channel each.
 
-    TLS verification and SNI still use the name (unless a server name is set), and so
-    does the ``:authority`` header, so each backend is asked exactly what a client
-    using the name would ask. Raises :class:`ConnectFailure` when the name does not
-    resolve; a backend's own failure is in its :class:`BackendResult`.
+    Each address is asked what a client of the name would ask (:func:`address_options`).
+    Raises :class:`ConnectFailure` when the name does not resolve; a backend's own
+    failure is in its :class:`BackendResult`.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from .probe import probe
 
+    backends = address_options(options, resolve_addresses(options.target, family))
+
+    def probe_one(one: ProbeOptions) -> BackendResult:
+        try:
+            return BackendResult(one.target, probe(one), None)
+        except HealthCheckError as error:
+            return BackendResult(one.target, None, error)
+
+    with ThreadPoolExecutor(max_workers=min(len(backends), 32)) as pool:
+        return tuple(pool.map(probe_one, backends))
+
+
+def address_options(
+    options: ProbeOptions, addresses: tuple[Target, ...]
+) -> tuple[ProbeOptions, ...]:
+    """The options that probe each of ``addresses`` as a client of the name would.
+
+    TLS verification and SNI still use the name (unless a server name is set), and so
+    does the ``:authority`` header.
+    """
     name = options.target
-    backends = resolve_addresses(name, family)
     tls = options.tls
     if tls is not None and not tls.server_name and not name.is_ip_literal:
         tls = tls._replace(server_name=name.host)
     authority = options.authority or f"{name.host}:{name.port}"
-
-    def probe_one(target: Target) -> BackendResult:
-        try:
-            one = replace(options, target=target, tls=tls, authority=authority)
-            return BackendResult(target, probe(one), None)
-        except HealthCheckError as error:
-            return BackendResult(target, None, error)
-
-    with ThreadPoolExecutor(max_workers=min(len(backends), 32)) as pool:
-        return tuple(pool.map(probe_one, backends))
+    return tuple(
+        replace(options, target=target, tls=tls, authority=authority) for target in addresses
+    )
 
 
 def probe_all_services(
