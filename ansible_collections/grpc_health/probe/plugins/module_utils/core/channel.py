@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 try:
     import grpc
@@ -35,6 +35,7 @@ from .connectivity import (
 )
 from .results import (
     ConnectFailure,
+    InvalidArgument,
     ProbeResult,
     RpcFailure,
     ServiceResult,
@@ -77,7 +78,8 @@ class HealthChannel:
     """An open channel to one target, reusable for many probes.
 
     Use as a context manager, or call :meth:`close`. Closing ends the connection in
-    order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY.
+    order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY. A closed
+    channel raises :class:`InvalidArgument` (grpcio's own ``ValueError`` is no error of ours).
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class HealthChannel:
         self.connected_in: float | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
+        self._closed = False
         self._channel = self._open(reconnect_backoff)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
         # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
@@ -104,53 +107,13 @@ class HealthChannel:
         self._open_time = self._setup_time
 
     def _open(self, reconnect_backoff: float | None) -> grpc.Channel:
-        options = self.options
-        channel_options: list[tuple[str, Any]] = [
-            # A connection attempt to a silent peer otherwise outlives close() by up to
-            # grpc's 20 s minimum connect timeout, holding a socket.
-            (
-                "grpc.min_reconnect_backoff_ms",
-                _channel_ms(options.connect_timeout + _ATTEMPT_MARGIN),
-            ),
-        ]
-        if options.user_agent:
-            channel_options.append(("grpc.primary_user_agent", options.user_agent))
-        target, tls, authority, use_proxy = (
-            options.target,
-            options.tls,
-            options.authority,
-            options.use_proxy,
-        )
-        if options.family:
-            from .family import family_route
-
-            target, tls, authority, use_proxy = family_route(options)
-        if authority:
-            channel_options.append(("grpc.default_authority", authority))
-        if not use_proxy:
-            channel_options.append(("grpc.enable_http_proxy", 0))
-            if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
-                # The address-level proxy ignores grpc.enable_http_proxy; an empty
-                # setting turns it off (grpcio logs an error line about it).
-                channel_options.append(("grpc.address_http_proxy", ""))
-        if reconnect_backoff is not None:
-            backoff_ms = max(int(reconnect_backoff * 1000), 10)
-            channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
-            channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
-        compression = grpc.Compression.Gzip if options.gzip else None
-        if tls is not None:
-            security = build_security(tls, target, options.connect_timeout)
-            self.certificate = security.certificate
-            channel_options.extend(security.options)
+        plan = channel_plan(self.options, reconnect_backoff)
+        self.certificate = plan.certificate
+        if plan.credentials is not None:
             return grpc.secure_channel(
-                target.grpc_target, security.credentials, channel_options, compression=compression
+                plan.target, plan.credentials, plan.options, compression=plan.compression
             )
-        if options.alts:
-            credentials = grpc.alts_channel_credentials()
-            return grpc.secure_channel(
-                target.grpc_target, credentials, channel_options, compression
-            )
-        return grpc.insecure_channel(target.grpc_target, channel_options, compression=compression)
+        return grpc.insecure_channel(plan.target, plan.options, compression=plan.compression)
 
     @property
     def grpc_channel(self) -> grpc.Channel:
@@ -165,7 +128,12 @@ class HealthChannel:
 
     def close(self) -> None:
         """Close the channel and cancel anything still in flight."""
+        self._closed = True
         self._channel.close()
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise InvalidArgument(f"the channel to {self.options.target.display} is closed")
 
     def connect(self, timeout: float) -> float:
         """Wait until the channel is ready; return the seconds it took.
@@ -173,6 +141,7 @@ class HealthChannel:
         Raises :class:`ConnectFailure` at once when the connection fails (refused, TLS
         error, unresolvable name), or with ``timed_out`` when ``timeout`` runs out.
         """
+        self._usable()
         started = time.monotonic()
         raw: RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
@@ -277,6 +246,7 @@ class HealthChannel:
 
     def check_one(self, service: str, timeout: float | None = None) -> ServiceResult:
         """Check one service on the connected channel, within ``timeout`` or the RPC timeout."""
+        self._usable()
         started = time.monotonic()
         try:
             response = self._stub.Check(
@@ -323,6 +293,7 @@ class HealthChannel:
         A channel in TRANSIENT_FAILURE gets grpcio's reason with one fail-fast RPC; one
         still CONNECTING (a silent peer) reads as a connect timeout.
         """
+        self._usable()
         raw: RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "check_connectivity_state"):
             return None
@@ -345,6 +316,7 @@ class HealthChannel:
 
     def watch_stream(self, service: str, timeout: float) -> StreamCall:
         """Open a Watch stream that waits for the connection (within ``timeout``)."""
+        self._usable()
         call: StreamCall = self._stub.Watch(
             self._request(service),
             timeout=timeout,
@@ -352,6 +324,82 @@ class HealthChannel:
             wait_for_ready=True,
         )
         return call
+
+
+class ChannelPlan(NamedTuple):
+    """How to open a grpcio channel for some options, sync or asyncio alike.
+
+    ``credentials`` is None for plaintext. ``certificate`` is the server certificate
+    the no-verify TLS mode pinned while planning, if it did.
+    """
+
+    target: str
+    credentials: grpc.ChannelCredentials | None
+    options: list[tuple[str, Any]]
+    compression: grpc.Compression | None
+    certificate: CertificateInfo | None = None
+
+
+def channel_plan(
+    options: ProbeOptions,
+    reconnect_backoff: float | None = None,
+    extra: tuple[tuple[str, Any], ...] = (),
+) -> ChannelPlan:
+    """The target, credentials and channel arguments for ``options``.
+
+    ``reconnect_backoff`` (seconds) fixes grpcio's reconnect back-off; ``extra`` adds
+    channel arguments (a resident monitor sets its own back-off and connection pool).
+    May raise :class:`InvalidArgument` (unreadable TLS files) and, in the no-verify TLS
+    mode, :class:`ConnectFailure` (the certificate could not be fetched).
+    """
+    channel_options: list[tuple[str, Any]] = [
+        # A connection attempt to a silent peer otherwise outlives close() by up to
+        # grpc's 20 s minimum connect timeout, holding a socket.
+        (
+            "grpc.min_reconnect_backoff_ms",
+            _channel_ms(options.connect_timeout + _ATTEMPT_MARGIN),
+        ),
+    ]
+    if options.user_agent:
+        channel_options.append(("grpc.primary_user_agent", options.user_agent))
+    target, tls, authority, use_proxy = (
+        options.target,
+        options.tls,
+        options.authority,
+        options.use_proxy,
+    )
+    if options.family:
+        from .family import family_route
+
+        target, tls, authority, use_proxy = family_route(options)
+    if authority:
+        channel_options.append(("grpc.default_authority", authority))
+    if not use_proxy:
+        channel_options.append(("grpc.enable_http_proxy", 0))
+        if os.environ.get("GRPC_ADDRESS_HTTP_PROXY"):
+            # The address-level proxy ignores grpc.enable_http_proxy; an empty
+            # setting turns it off (grpcio logs an error line about it).
+            channel_options.append(("grpc.address_http_proxy", ""))
+    if reconnect_backoff is not None:
+        backoff_ms = max(int(reconnect_backoff * 1000), 10)
+        channel_options.append(("grpc.initial_reconnect_backoff_ms", backoff_ms))
+        channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
+    channel_options.extend(extra)
+    compression = grpc.Compression.Gzip if options.gzip else None
+    if tls is not None:
+        security = build_security(tls, target, options.connect_timeout)
+        channel_options.extend(security.options)
+        return ChannelPlan(
+            target.grpc_target,
+            security.credentials,
+            channel_options,
+            compression,
+            security.certificate,
+        )
+    if options.alts:
+        credentials = grpc.alts_channel_credentials()
+        return ChannelPlan(target.grpc_target, credentials, channel_options, compression)
+    return ChannelPlan(target.grpc_target, None, channel_options, compression)
 
 
 def _channel_ms(seconds: float) -> int:
