@@ -453,3 +453,21 @@ def test_a_service_named_twice_is_checked_once(server: HealthServer) -> None:
         "connect_time=Xs;;;0 rpc_time=Xs;;;0 serving_overall=1;;;0;1 serving_ready=1;;;0;1 "
         "time=Xs;;;0"
     )
+
+
+def test_each_service_line_names_its_service_on_a_server_without_health(
+    start_server: Callable[..., HealthServer],
+) -> None:
+    address = start_server(with_health=False).address
+    check = judge("-H", address, "-s", "app.Orders", "-s", "app.Batch")
+    assert_critical(
+        check,
+        f"GRPC_HEALTH CRITICAL - {address}: the server lacks the grpc.health.v1.Health service "
+        "(UNIMPLEMENTED) (services 'app.Orders', 'app.Batch') | 'serving_app.Batch'=0;;;0;1 "
+        f"'serving_app.Orders'=0;;;0;1 {TIMINGS}",
+    )
+    lacks = "the server lacks the grpc.health.v1.Health service (UNIMPLEMENTED)"
+    assert [re.sub(r" \([0-9.]+s\)$", "", line) for line in output_lines(check)[1:]] == [
+        f"CRITICAL: service 'app.Orders': {lacks}",
+        f"CRITICAL: service 'app.Batch': {lacks}",
+    ]
