@@ -471,3 +471,20 @@ def test_each_service_line_names_its_service_on_a_server_without_health(
         f"CRITICAL: service 'app.Orders': {lacks}",
         f"CRITICAL: service 'app.Batch': {lacks}",
     ]
+
+
+def test_an_expired_certificate_fails_even_with_insecure_as_the_docs_say(
+    expired_tls_server: HealthServer,
+) -> None:
+    from support.paths import ROOT
+
+    address = expired_tls_server.address
+    expired = "the server's certificate expired on 2021-01-01 00:00 UTC"
+    assert_critical(
+        judge("-H", address, "--insecure"),
+        f"GRPC_HEALTH CRITICAL - failed to connect to {address}: {expired} | time=Xs;;;0",
+    )
+    rows = (ROOT / "docs" / "nagios.md").read_text("utf-8").splitlines()
+    row = next(line for line in rows if line.startswith("| certificate expired "))
+    assert "`--insecure`" in row
+    assert row.endswith(f"| CRITICAL | `failed to connect to localhost:50443: {expired}` |")
