@@ -196,12 +196,14 @@ def serve(args: argparse.Namespace) -> int:
         timer = threading.Timer(after, servicer.set, (service, _status_number(status)))
         timer.daemon = True
         timer.start()
+    # SIGTERM stops the server from here on: a caller that reads the "serving" line may
+    # send it at once.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     address = _host_port(args.host, port)
     print(f"serving grpc.health.v1 on {address} (Ctrl-C to stop)", flush=True)
     for service, status in statuses.items():
         print(f"  {service or '(overall)'}: {status.upper()}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     servicer.enter_graceful_shutdown()
