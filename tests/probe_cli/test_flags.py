@@ -308,6 +308,9 @@ def test_durations_parse_in_flags() -> None:
     [
         (["-x"], "flag provided but not defined: -x"),
         (["--no-such-flag=1"], "flag provided but not defined: -no-such-flag"),
+        # Names are exact, as in Go: a prefix of a flag is no flag.
+        (["-conn=1s"], "flag provided but not defined: -conn"),
+        (["--serv", "x"], "flag provided but not defined: -serv"),
         (["-addr"], "flag needs an argument: -addr"),
         (["-rpc-timeout"], "flag needs an argument: -rpc-timeout"),
         (["---x"], "bad flag syntax: ---x"),
