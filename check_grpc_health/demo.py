@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, NoReturn
 from check_grpc_health.core.options import ProbeOptions
 from check_grpc_health.core.results import HealthStatus
 from check_grpc_health.core.targets import parse_target
+from check_grpc_health.text import clean_text
 
 if TYPE_CHECKING:
     import grpc
@@ -263,11 +264,12 @@ def _flip(text: str) -> tuple[str, str, float]:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that exits 1 on bad options, as the demo does for every failure."""
+    """argparse that exits 1 on bad options, as the demo does for every failure, with
+    the error on one line (argparse quotes values as given, line breaks and all)."""
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        self.exit(1, f"{self.prog}: error: {message}\n")
+        self.exit(1, f"{self.prog}: error: {clean_text(message)}\n")
 
 
 def make_parser() -> argparse.ArgumentParser:

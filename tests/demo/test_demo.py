@@ -252,3 +252,16 @@ def test_undecodable_bytes_are_refused_in_one_line(option: str, value: str, mess
     code, stdout, stderr = finish(serve("--port", "0", option, value))
     assert (code, stdout) == (1, "")
     assert stderr.splitlines()[-1] == f"check-grpc-health-demo serve: error: {message}"
+
+
+def test_a_value_with_a_line_break_is_refused_in_one_line() -> None:
+    code, stdout, stderr = finish(serve("--port", "x\ny"))
+    assert (code, stdout) == (1, "")
+    assert stderr.splitlines()[-1] == (
+        "check-grpc-health-demo serve: error: argument --port: not a TCP port number: 'x\\ny'"
+    )
+    code, _, stderr = finish(serve("--po", "line\nbreak"))
+    assert code == 1
+    assert stderr.splitlines()[-1] == (
+        "check-grpc-health-demo: error: unrecognized arguments: --po line break"
+    )
