@@ -9,13 +9,15 @@ what a user would see, exit codes included, and waits on the flipping service wi
 the core's Watch. ``check-grpc-health-demo serve`` only serves, with statuses from the
 command line, for trying the tools by hand. A port that is taken is refused with one
 line and exit code 1: the server turns grpcio's default ``SO_REUSEPORT`` off, which
-would otherwise let a second server share the port with the first.
+would otherwise let a second server share the port with the first. Bad options exit 1
+too, and option names are exact (no abbreviations), as in the other tools.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -26,11 +28,12 @@ import threading
 import time
 from concurrent import futures
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from check_grpc_health.core.options import ProbeOptions
 from check_grpc_health.core.results import HealthStatus
 from check_grpc_health.core.targets import parse_target
+from check_grpc_health.text import clean_text
 
 if TYPE_CHECKING:
     import grpc
@@ -39,6 +42,8 @@ if TYPE_CHECKING:
 _DEMO_STATUSES = {"": "SERVING", "orders": "SERVING", "payments": "NOT_SERVING"}
 _FLIPPING_SERVICE = "search"
 _FLIP_AFTER = 2.0
+#: The longest --flip delay: a day, as the plugin's longest -t.
+MAX_FLIP_DELAY = 86400.0
 _DESCRIPTION = (
     "Start an embedded gRPC health server (one service serving, one not, one that turns "
     "SERVING after a few seconds), run check_grpc_health and grpc_health_probe against it "
@@ -192,12 +197,14 @@ def serve(args: argparse.Namespace) -> int:
         timer = threading.Timer(after, servicer.set, (service, _status_number(status)))
         timer.daemon = True
         timer.start()
+    # SIGTERM stops the server from here on: a caller that reads the "serving" line may
+    # send it at once.
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     address = _host_port(args.host, port)
     print(f"serving grpc.health.v1 on {address} (Ctrl-C to stop)", flush=True)
     for service, status in statuses.items():
         print(f"  {service or '(overall)'}: {status.upper()}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     servicer.enter_graceful_shutdown()
@@ -209,8 +216,22 @@ def _service_status(text: str) -> tuple[str, str]:
     service, sep, status = text.rpartition("=")
     if not sep:
         raise argparse.ArgumentTypeError(f"expected SERVICE=STATUS, got {text!r}")
+    _check_text("service name", service)
     _status_number(status)
     return service, status.upper()
+
+
+def _check_text(what: str, text: str) -> None:
+    """argv carries undecodable bytes as lone surrogates; gRPC names must be UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(f"{what} {text!r} is not valid UTF-8") from None
+
+
+def _host(text: str) -> str:
+    _check_text("host", text)
+    return text
 
 
 def _port(text: str) -> int:
@@ -225,26 +246,46 @@ def _port(text: str) -> int:
 
 def _flip(text: str) -> tuple[str, str, float]:
     spec, sep, after = text.rpartition("@")
+    if not sep:
+        raise argparse.ArgumentTypeError(
+            f"expected SERVICE=STATUS@SECONDS, got {text!r}: @SECONDS is missing"
+        )
     service, status = _service_status(spec)
     try:
-        seconds = float(after) if sep else 5.0
+        seconds = float(after)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad delay in {text!r}") from None
+        seconds = math.nan
+    # Within a day: a Timer cannot wait past the platform's limit (inf, 1e308).
+    if not 0 <= seconds <= MAX_FLIP_DELAY:
+        raise argparse.ArgumentTypeError(
+            f"bad delay in {text!r}: SECONDS must be a number from 0 to {MAX_FLIP_DELAY:g}"
+        )
     return service, status, seconds
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``check-grpc-health-demo``."""
-    parser = argparse.ArgumentParser(prog="check-grpc-health-demo", description=_DESCRIPTION)
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 1 on bad options, as the demo does for every failure, with
+    the error on one line (argparse quotes values as given, line breaks and all)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(1, f"{self.prog}: error: {clean_text(message)}\n")
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The demo's options; names are exact, so a typo cannot mean another option."""
+    parser = _Parser(prog="check-grpc-health-demo", description=_DESCRIPTION, allow_abbrev=False)
     commands = parser.add_subparsers(dest="command")
     serve_parser = commands.add_parser(
         "serve",
         help="only serve, for trying the tools by hand",
         description="Serve grpc.health.v1 (and reflection) until Ctrl-C or SIGTERM. "
         "A port that is taken is refused with one line and exit code 1.",
+        allow_abbrev=False,
     )
     serve_parser.add_argument(
         "--host",
+        type=_host,
         default="127.0.0.1",
         help="address to listen on, IPv4 or IPv6 (default: %(default)s)",
     )
@@ -268,7 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SERVICE=STATUS@SECONDS",
         help="change a status after a delay, e.g. search=SERVING@5",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``check-grpc-health-demo``."""
+    args = make_parser().parse_args(argv)
     # grpc logs to stderr (a failed bind, for one); every failure it would log is
     # already in our own one line. Read when grpc loads.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")

@@ -26,6 +26,7 @@ from check_grpc_health.core.connectivity import (
 )
 from check_grpc_health.core.results import (
     ConnectFailure,
+    InvalidArgument,
     ProbeResult,
     RpcFailure,
     ServiceResult,
@@ -68,7 +69,8 @@ class HealthChannel:
     """An open channel to one target, reusable for many probes.
 
     Use as a context manager, or call :meth:`close`. Closing ends the connection in
-    order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY.
+    order (TCP FIN, no stream reset); grpcio's client sends no HTTP/2 GOAWAY. A closed
+    channel raises :class:`InvalidArgument` (grpcio's own ``ValueError`` is no error of ours).
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class HealthChannel:
         self.connected_in: float | None = None
         started = time.monotonic()
         self._metadata = options.metadata or None
+        self._closed = False
         self._channel = self._open(reconnect_backoff)
         self._stub = health_pb2_grpc.HealthStub(self._channel)
         # Channel set-up (the no-verify TLS pin included) counts towards the first probe.
@@ -116,7 +119,12 @@ class HealthChannel:
 
     def close(self) -> None:
         """Close the channel and cancel anything still in flight."""
+        self._closed = True
         self._channel.close()
+
+    def _usable(self) -> None:
+        if self._closed:
+            raise InvalidArgument(f"the channel to {self.options.target.display} is closed")
 
     def connect(self, timeout: float) -> float:
         """Wait until the channel is ready; return the seconds it took.
@@ -124,6 +132,7 @@ class HealthChannel:
         Raises :class:`ConnectFailure` at once when the connection fails (refused, TLS
         error, unresolvable name), or with ``timed_out`` when ``timeout`` runs out.
         """
+        self._usable()
         started = time.monotonic()
         raw: RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "watch_connectivity_state"):
@@ -228,6 +237,7 @@ class HealthChannel:
 
     def check_one(self, service: str, timeout: float | None = None) -> ServiceResult:
         """Check one service on the connected channel, within ``timeout`` or the RPC timeout."""
+        self._usable()
         started = time.monotonic()
         try:
             response = self._stub.Check(
@@ -274,6 +284,7 @@ class HealthChannel:
         A channel in TRANSIENT_FAILURE gets grpcio's reason with one fail-fast RPC; one
         still CONNECTING (a silent peer) reads as a connect timeout.
         """
+        self._usable()
         raw: RawChannel | None = getattr(self._channel, "_channel", None)
         if raw is None or not hasattr(raw, "check_connectivity_state"):
             return None
@@ -296,6 +307,7 @@ class HealthChannel:
 
     def watch_stream(self, service: str, timeout: float) -> StreamCall:
         """Open a Watch stream that waits for the connection (within ``timeout``)."""
+        self._usable()
         call: StreamCall = self._stub.Watch(
             self._request(service),
             timeout=timeout,

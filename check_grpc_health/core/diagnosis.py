@@ -30,6 +30,7 @@ from check_grpc_health.core.handshake import closed, http1, not_http2, tls_failu
 from check_grpc_health.core.peek import MIN_ACTIVE, Hop, remaining, tcp_state
 from check_grpc_health.core.proxy import proxy_for
 from check_grpc_health.core.results import ConnectFailure, Diagnosis, InvalidArgument, RpcFailure
+from check_grpc_health.core.rpc import ALTS_UNAVAILABLE, NO_CREDENTIALS
 
 __all__ = ["Diagnosis", "attach", "diagnose"]
 
@@ -221,6 +222,8 @@ def _connect(
             return found
     if "Socket closed" in detail or "Connection reset" in detail or "End of TCP stream" in detail:
         return closed(options, hop, deadline)
+    if detail.endswith(NO_CREDENTIALS):
+        return Diagnosis("alts_unavailable", ALTS_UNAVAILABLE)
     if "failed to connect to all addresses" not in detail:
         # The core's own words (name resolution, address family): already a cause.
         return Diagnosis(

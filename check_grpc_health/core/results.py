@@ -201,7 +201,8 @@ class WatchResult(NamedTuple):
     ``outcomes`` is the latest outcome per service (a status or an RPC error), in the
     order of the options' services, and ``connect_failure`` is set when the wait ended
     without a connection. Together they are what one more Check would most likely
-    have found at the end.
+    have found at the end. An outcome a Watch stream pushed carries the ``rpc_time``
+    of the service's last Check (0 when no Check of it was answered).
     """
 
     wanted: HealthStatus | None

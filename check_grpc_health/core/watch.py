@@ -75,6 +75,15 @@ def watch(
     return result
 
 
+def _checked_in(previous: ServiceResult | None) -> float:
+    """The RPC time for an answer a Watch stream pushed: the service's last Check's.
+
+    A stream has no time of its own for each answer (it stays open while the server
+    waits to push one); the last Check of the same service timed a real round trip.
+    """
+    return previous.rpc_time if previous is not None else 0.0
+
+
 class _Waiter:
     """State of one :func:`watch` call: per-service status, attempts and threads."""
 
@@ -234,7 +243,7 @@ class _Waiter:
                 and previous.error.code_name == "NOT_FOUND"
             )
             if not not_found:
-                self.outcomes[service] = ServiceResult(service, status, 0.0)
+                self.outcomes[service] = ServiceResult(service, status, _checked_in(previous))
             self._tell(service, status, None)
             self.changed.notify_all()
 
@@ -242,7 +251,10 @@ class _Waiter:
         with self.changed:
             self.last_error = failure
             if failure.code_name not in _BROKEN:
-                self.outcomes[service] = ServiceResult(service, None, 0.0, failure)
+                previous = self.outcomes[service]
+                self.outcomes[service] = ServiceResult(
+                    service, None, _checked_in(previous), failure
+                )
             self._tell(service, None, failure)
 
     def _end(self, service: str) -> None:

@@ -221,8 +221,9 @@ class HealthSummary(nagiosplugin.Summary):
         health = _judged(results, "health")
         if len(health) > 1 or (health and self.options.verbose >= 1):
             for result in health:
-                took = seconds(_value(result).rpc_time)
-                lines.append(f"{state_name(result.state)}: {result} ({took})")
+                outcome: ServiceResult = _value(result)
+                words = _naming(outcome.service, str(result))
+                lines.append(f"{state_name(result.state)}: {words} ({seconds(outcome.rpc_time)})")
         if self.options.verbose >= 1:
             lines.extend(self._details(results))
             lines.extend(self._diagnosis(results))
@@ -255,6 +256,15 @@ class HealthSummary(nagiosplugin.Summary):
                     f"certificate: subject {info.subject}, issuer {info.issuer}, "
                     f"expires {info.not_after:%Y-%m-%d %H:%M:%S} UTC{version}"
                 )
+
+
+def _naming(service: str, words: str) -> str:
+    """``words`` about one service, with the service named when they do not name it.
+
+    A line per service must say whose it is: "the server lacks the ... Health service"
+    is the same words for every service of a server without one.
+    """
+    return words if subject(service) in words else f"{subject(service)}: {words}"
 
 
 def _waited(results: nagiosplugin.Results) -> str:

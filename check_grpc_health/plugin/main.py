@@ -135,9 +135,12 @@ def _log_configuration(options: PluginOptions) -> None:
         _log.info("metadata keys (values hidden): %s", keys)
 
 
-@nagiosplugin.guarded
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console script entry point: parse, run the check once, print, exit 0-3."""
+    """Console script entry point: parse, run the check once, print, exit 0-3.
+
+    Not ``@nagiosplugin.guarded``: that prints a traceback from ``-v`` on. An unexpected
+    exception goes to the entry point's last resort, one UNKNOWN line in every mode.
+    """
     arguments = sys.argv[1:] if argv is None else list(argv)
     # grpc logs to stderr, and monitoring cores mix stderr into the plugin output.
     # Every failure it would log is already in our one line. Read when grpc loads.
@@ -158,7 +161,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     output = output_class(runtime.logchan, options)
     output.on_verdict = words.settle
     runtime.output = output
-    # Tracebacks of unexpected errors only from -v on: they are for bug reports.
     runtime.verbose = options.verbose
     _log_configuration(options)
     check = build_check(options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import grpc
@@ -22,7 +23,6 @@ from check_grpc_health.core.tls import TlsOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
     from conftest import TlsMaterial
     from support.servers import HealthServer, RawListener
@@ -368,3 +368,63 @@ def test_reused_channel_probes_many_times(server: HealthServer) -> None:
     assert first.serving
     assert all(result.serving for result in results)
     assert all(result.connect_time < first.connect_time + 0.05 for result in results)
+
+
+def test_a_string_of_services_is_one_name(server: HealthServer) -> None:
+    server.set("shop.v1.Orders", HealthStatus.SERVING)
+    options = options_for(server.address, services="shop.v1.Orders")
+    assert options.services == ("shop.v1.Orders",)
+    assert statuses(probe(options)) == {"shop.v1.Orders": HealthStatus.SERVING}
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ((), "at least one service is required"),
+        ("", None),
+        ([b"shop"], "a service name must be text, not b'shop'"),
+        (("a", None), "a service name must be text, not None"),
+        (None, "services must be a sequence of names, not NoneType"),
+        (7, "services must be a sequence of names, not int"),
+    ],
+)
+def test_services_must_be_names(services: object, message: str | None) -> None:
+    if message is None:
+        assert options_for(":1", services=services).services == ("",)
+        return
+    with pytest.raises(InvalidArgument) as caught:
+        options_for(":1", services=services)
+    assert str(caught.value) == message
+
+
+def test_a_closed_channel_raises_the_cores_error(server: HealthServer) -> None:
+    channel = HealthChannel(options_for(server.address))
+    assert channel.probe().serving
+    channel.close()
+    message = f"the channel to {server.address} is closed"
+    uses: list[Callable[[], object]] = [
+        channel.probe,
+        lambda: channel.connect(1.0),
+        lambda: channel.check_one(""),
+        channel.connection_problem,
+        lambda: channel.watch_stream("", 1.0),
+    ]
+    for use in uses:
+        with pytest.raises(InvalidArgument) as caught:
+            use()
+        assert str(caught.value) == message
+
+
+def test_alts_off_google_cloud_says_so(server: HealthServer) -> None:
+    # grpcio makes ALTS credentials only on a Google Cloud machine, by its DMI product name.
+    product = Path("/sys/class/dmi/id/product_name")
+    if product.exists() and "Google" in product.read_text():
+        pytest.skip("a Google Cloud machine: grpcio's ALTS is available here")
+    with pytest.raises(ConnectFailure) as caught:
+        probe(options_for(server.address, alts=True), diagnose_within=1.0)
+    unavailable = (
+        "ALTS is unavailable: grpcio offers ALTS only on Google Cloud machines, and this is not one"
+    )
+    assert str(caught.value) == f"failed to connect to {server.address}: {unavailable}"
+    assert caught.value.diagnosis is not None
+    assert caught.value.diagnosis[:2] == ("alts_unavailable", unavailable)

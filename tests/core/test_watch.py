@@ -167,3 +167,18 @@ def test_an_error_answered_since_is_not_the_last_error(server: HealthServer) -> 
     assert result.statuses == {"nope": HealthStatus.SERVICE_UNKNOWN}
     # Check said NOT_FOUND first; Watch answered SERVICE_UNKNOWN since, without error.
     assert result.last_error is None
+
+
+def test_a_status_the_stream_pushed_keeps_the_checks_rpc_time(server: HealthServer) -> None:
+    server.set("a", 1)
+    server.set("b", 2)
+    result = watch(options_for(server.address, "a", "b"), timeout=1.5)
+    assert not result.reached
+    assert result.method == "watch"
+    assert result.last_probe is not None
+    checked = {item.service: item.rpc_time for item in result.last_probe.services}
+    assert [(item.service, item.status, item.rpc_time) for item in result.outcomes] == [
+        ("a", HealthStatus.SERVING, checked["a"]),
+        ("b", HealthStatus.NOT_SERVING, checked["b"]),
+    ]
+    assert all(item.rpc_time > 0 for item in result.outcomes)

@@ -10,6 +10,7 @@ from concurrent import futures
 from pathlib import Path
 
 import grpc
+import pytest
 from support.paths import DEMO
 
 
@@ -173,3 +174,94 @@ def test_help_describes_the_demo_for_its_user() -> None:
     text = " ".join(served.stdout.split())
     assert "--host HOST address to listen on, IPv4 or IPv6 (default: 127.0.0.1)" in text
     assert "--port PORT TCP port to listen on; 0 picks a free one (default: 50051)" in text
+
+
+def test_option_names_are_exact() -> None:
+    code, stdout, stderr = finish(serve("--po", "0"))
+    assert (code, stdout) == (1, "")
+    assert stderr.splitlines()[-1] == (
+        "check-grpc-health-demo: error: unrecognized arguments: --po 0"
+    )
+
+
+FLIP_ERROR = "check-grpc-health-demo serve: error: argument --flip: "
+
+
+@pytest.mark.parametrize(
+    ("flip", "message"),
+    [
+        *(
+            (
+                f"search=SERVING@{delay}",
+                f"bad delay in 'search=SERVING@{delay}': SECONDS must be a number from 0 to 86400",
+            )
+            for delay in ("inf", "1e308", "-1", "nan", "soon", "86401")
+        ),
+        (
+            "search=SERVING",
+            "expected SERVICE=STATUS@SECONDS, got 'search=SERVING': @SECONDS is missing",
+        ),
+    ],
+)
+def test_a_bad_flip_is_refused_in_one_line(flip: str, message: str) -> None:
+    code, stdout, stderr = finish(serve("--port", "0", "--flip", flip))
+    assert (code, stdout) == (1, "")
+    assert stderr.splitlines()[-1] == FLIP_ERROR + message
+    assert "Traceback" not in stderr
+
+
+def test_a_flip_within_the_limits_is_served() -> None:
+    process = serve("--port", "0", "--status", "search=NOT_SERVING", "--flip", "search=SERVING@0")
+    try:
+        address = serving_address(process)
+        checked = subprocess.run(
+            [
+                str(Path(DEMO).with_name("check_grpc_health")),
+                "-H",
+                address,
+                "-s",
+                "search",
+                "--wait",
+                "10",
+                "-t",
+                "15",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert checked.returncode == 0, checked.stdout
+    finally:
+        process.send_signal(signal.SIGTERM)
+    assert finish(process)[::2] == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--host", "\udcff", "argument --host: host '\\udcff' is not valid UTF-8"),
+        (
+            "--status",
+            "\udcff=SERVING",
+            "argument --status: service name '\\udcff' is not valid UTF-8",
+        ),
+    ],
+)
+def test_undecodable_bytes_are_refused_in_one_line(option: str, value: str, message: str) -> None:
+    code, stdout, stderr = finish(serve("--port", "0", option, value))
+    assert (code, stdout) == (1, "")
+    assert stderr.splitlines()[-1] == f"check-grpc-health-demo serve: error: {message}"
+
+
+def test_a_value_with_a_line_break_is_refused_in_one_line() -> None:
+    code, stdout, stderr = finish(serve("--port", "x\ny"))
+    assert (code, stdout) == (1, "")
+    assert stderr.splitlines()[-1] == (
+        "check-grpc-health-demo serve: error: argument --port: not a TCP port number: 'x\\ny'"
+    )
+    code, _, stderr = finish(serve("--po", "line\nbreak"))
+    assert code == 1
+    assert stderr.splitlines()[-1] == (
+        "check-grpc-health-demo: error: unrecognized arguments: --po line break"
+    )

@@ -144,6 +144,17 @@ def test_signal(held: tuple[HoldingServicer, str]) -> None:
     assert process.returncode == 3
     document = valid(json.loads(stdout))
     assert document["error"] == "interrupted by SIGTERM"
+    assert document["time"] is None
+
+
+def test_the_docs_name_every_case_where_time_is_null() -> None:
+    # Bad arguments and a signal above; an internal error in tests/hardening/test_last_resort.py.
+    cron = (ROOT / "docs" / "cron.md").read_text("utf-8").splitlines()
+    row = next(line for line in cron if line.startswith("| `time`, `connect_time`"))
+    description = SCHEMA["properties"]["time"]["description"]
+    for case in ("bad arguments", "a signal", "an internal error"):
+        assert case in row
+        assert case in description
 
 
 def test_fleet_lines_are_the_same_document(

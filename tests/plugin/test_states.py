@@ -453,3 +453,38 @@ def test_a_service_named_twice_is_checked_once(server: HealthServer) -> None:
         "connect_time=Xs;;;0 rpc_time=Xs;;;0 serving_overall=1;;;0;1 serving_ready=1;;;0;1 "
         "time=Xs;;;0"
     )
+
+
+def test_each_service_line_names_its_service_on_a_server_without_health(
+    start_server: Callable[..., HealthServer],
+) -> None:
+    address = start_server(with_health=False).address
+    check = judge("-H", address, "-s", "app.Orders", "-s", "app.Batch")
+    assert_critical(
+        check,
+        f"GRPC_HEALTH CRITICAL - {address}: the server lacks the grpc.health.v1.Health service "
+        "(UNIMPLEMENTED) (services 'app.Orders', 'app.Batch') | 'serving_app.Batch'=0;;;0;1 "
+        f"'serving_app.Orders'=0;;;0;1 {TIMINGS}",
+    )
+    lacks = "the server lacks the grpc.health.v1.Health service (UNIMPLEMENTED)"
+    assert [re.sub(r" \([0-9.]+s\)$", "", line) for line in output_lines(check)[1:]] == [
+        f"CRITICAL: service 'app.Orders': {lacks}",
+        f"CRITICAL: service 'app.Batch': {lacks}",
+    ]
+
+
+def test_an_expired_certificate_fails_even_with_insecure_as_the_docs_say(
+    expired_tls_server: HealthServer,
+) -> None:
+    from support.paths import ROOT
+
+    address = expired_tls_server.address
+    expired = "the server's certificate expired on 2021-01-01 00:00 UTC"
+    assert_critical(
+        judge("-H", address, "--insecure"),
+        f"GRPC_HEALTH CRITICAL - failed to connect to {address}: {expired} | time=Xs;;;0",
+    )
+    rows = (ROOT / "docs" / "nagios.md").read_text("utf-8").splitlines()
+    row = next(line for line in rows if line.startswith("| certificate expired "))
+    assert "`--insecure`" in row
+    assert row.endswith(f"| CRITICAL | `failed to connect to localhost:50443: {expired}` |")

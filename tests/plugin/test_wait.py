@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import nagiosplugin
 import pytest
 from support.paths import PLUGIN
+from support.plugin import output_lines
 from support.servers import NOT_SERVING, SERVING, closed_port
 
 from check_grpc_health.core.results import InvalidArgument
@@ -176,3 +177,22 @@ def test_json_says_how_long_the_check_waited(server: HealthServer) -> None:
     assert 0.3 <= waited["wait"] < 10
     assert f"wait={waited['wait']:.6f}".rstrip("0") in waited["perfdata"]
     assert json_document(judge("-H", server.address, "-s", "app"))["wait"] is None
+
+
+def test_each_services_rpc_time_is_its_checks_when_the_wait_runs_out(server: HealthServer) -> None:
+    from check_grpc_health.plugin.document import json_document
+
+    server.set("app", SERVING)
+    server.set("batch", NOT_SERVING)
+    check = judge("-H", server.address, "-s", "app", "-s", "batch", "--wait", "1.5", "-t", "5")
+    document = json_document(check)
+    assert document["state"] == "CRITICAL"
+    services = {item["service"]: item for item in document["services"]}
+    assert [services[name]["status"] for name in ("app", "batch")] == ["SERVING", "NOT_SERVING"]
+    assert all(item["rpc_time"] > 0 for item in services.values()), services
+    details = output_lines(check)[1:]
+    assert [re.sub(r" \([0-9.]+s\)$", "", line) for line in details] == [
+        "OK: service 'app' is SERVING",
+        "CRITICAL: service 'batch' is NOT_SERVING",
+    ]
+    assert not any(line.endswith("(0s)") for line in details)

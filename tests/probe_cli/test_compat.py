@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import grpc
@@ -32,7 +33,6 @@ from check_grpc_health import __version__
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from conftest import TlsMaterial
 
@@ -584,3 +584,16 @@ def test_grpc_core_logging_stays_off_stderr(world: World) -> None:
     result = run_probe(f"-addr={world.values['server']}", "-tls")
     assert result.code == 2
     assert result.stderr.count("\n") == 1
+
+
+def test_alts_off_google_cloud_is_one_line_that_says_why(world: World) -> None:
+    product = Path("/sys/class/dmi/id/product_name")
+    if product.exists() and "Google" in product.read_text():
+        pytest.skip("a Google Cloud machine: grpcio's ALTS is available here")
+    address = world.values["server"]
+    result = run_probe(f"-addr={address}", "-alts")
+    assert (result.code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f'error: failed to connect service at "{address}": ALTS is unavailable: grpcio '
+        "offers ALTS only on Google Cloud machines, and this is not one\n"
+    )

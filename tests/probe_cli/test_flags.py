@@ -308,6 +308,9 @@ def test_durations_parse_in_flags() -> None:
     [
         (["-x"], "flag provided but not defined: -x"),
         (["--no-such-flag=1"], "flag provided but not defined: -no-such-flag"),
+        # Names are exact, as in Go: a prefix of a flag is no flag.
+        (["-conn=1s"], "flag provided but not defined: -conn"),
+        (["--serv", "x"], "flag provided but not defined: -serv"),
         (["-addr"], "flag needs an argument: -addr"),
         (["-rpc-timeout"], "flag needs an argument: -rpc-timeout"),
         (["---x"], "bad flag syntax: ---x"),
@@ -433,3 +436,17 @@ def test_verbose_options_block_hides_header_values() -> None:
     assert lines[2] == "> headers: map[a:[<redacted>] b:[<redacted> <redacted>]]"
     assert "s3cr3t" not in "\n".join(lines)
     assert "s3cr3t" not in repr(settings)
+
+
+def test_the_docs_name_every_extra_flag_in_the_usage_block() -> None:
+    from support.paths import ROOT
+
+    extras = [
+        line.split()[0]
+        for line, help_line in zip(usage().splitlines(), usage().splitlines()[1:], strict=False)
+        if help_line.endswith("(not in the Go tool)")
+    ]
+    assert extras == ["-no-proxy", "-rpc-header-file", "-wait", "-watch"]
+    text = " ".join((ROOT / "docs" / "kubernetes.md").read_text("utf-8").split())
+    listed = ", ".join(f"`{flag}`" for flag in extras[:-1]) + f" and `{extras[-1]}`"
+    assert f"plus the extra flags {listed} in their places" in text

@@ -74,6 +74,9 @@ class Node:
 
 def serve(args: argparse.Namespace) -> int:
     """Run the node in the foreground until SIGTERM or SIGINT."""
+    # grpc's C core logs a refused bind to stderr ("Failed to add port"); the line below
+    # says it once, in words. Read when grpc loads.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     import grpc
     from grpc_health.v1 import health_pb2_grpc
 

@@ -32,6 +32,7 @@ from .handshake import closed, http1, not_http2, tls_failure
 from .peek import MIN_ACTIVE, Hop, remaining, tcp_state
 from .proxy import proxy_for
 from .results import ConnectFailure, Diagnosis, InvalidArgument, RpcFailure
+from .rpc import ALTS_UNAVAILABLE, NO_CREDENTIALS
 
 __all__ = ["Diagnosis", "attach", "diagnose"]
 
@@ -223,6 +224,8 @@ def _connect(
             return found
     if "Socket closed" in detail or "Connection reset" in detail or "End of TCP stream" in detail:
         return closed(options, hop, deadline)
+    if detail.endswith(NO_CREDENTIALS):
+        return Diagnosis("alts_unavailable", ALTS_UNAVAILABLE)
     if "failed to connect to all addresses" not in detail:
         # The core's own words (name resolution, address family): already a cause.
         return Diagnosis(

@@ -30,7 +30,8 @@ class ProbeOptions:
     Timeouts are in seconds. ``connect_timeout`` bounds reaching a ready channel
     (TLS included); ``rpc_timeout`` bounds each health RPC. ``metadata`` values are
     secrets: they go on the wire and nowhere else (see :meth:`__repr__`).
-    A service named more than once is asked once, in the order first given.
+    A service named more than once is asked once, in the order first given; a single
+    string in ``services`` is one name.
 
     A target written ``grpcs://`` or ``https://`` turns TLS on (default settings) when
     ``tls`` is None. ``use_proxy=False`` stops grpcio from using the HTTP proxy of the
@@ -61,12 +62,7 @@ class ProbeOptions:
         object.__setattr__(
             self, "rpc_timeout", capped(check_timeout("RPC timeout", self.rpc_timeout))
         )
-        if not self.services:
-            raise InvalidArgument("at least one service is required")
-        # One answer per name: asking twice would count the service twice.
-        object.__setattr__(self, "services", tuple(dict.fromkeys(self.services)))
-        for service in self.services:
-            _check_utf8("service", service)
+        object.__setattr__(self, "services", _service_names(self.services))
         _check_scheme_security(self)
         if self.tls is not None and self.alts:
             raise InvalidArgument("TLS and ALTS cannot be combined")
@@ -78,6 +74,29 @@ class ProbeOptions:
             _check_printable("authority", self.authority)
         if self.user_agent is not None:
             _check_printable("user agent", self.user_agent)
+
+
+def _service_names(services: object) -> tuple[str, ...]:
+    """The names to ask for, each once, in the order first given.
+
+    A single string is one name: iterating ``"shop.v1.Orders"`` would ask for one service
+    per letter.
+    """
+    try:
+        given = iter((services,) if isinstance(services, str) else services)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidArgument(
+            f"services must be a sequence of names, not {type(services).__name__}"
+        ) from None
+    names: dict[str, None] = {}  # one answer per name: asking twice would count it twice
+    for name in given:
+        if not isinstance(name, str):
+            raise InvalidArgument(f"a service name must be text, not {name!r}")
+        _check_utf8("service", name)
+        names[name] = None
+    if not names:
+        raise InvalidArgument("at least one service is required")
+    return tuple(names)
 
 
 def _check_scheme_security(options: ProbeOptions) -> None:

@@ -45,6 +45,14 @@ _GRPC_PREFIXES = re.compile(
 )
 
 
+# grpcio makes ALTS credentials only on a Google Cloud machine (it reads the machine's
+# DMI product name); elsewhere the channel has none, and every call fails with this.
+NO_CREDENTIALS = "No credentials provided"
+ALTS_UNAVAILABLE = (
+    "ALTS is unavailable: grpcio offers ALTS only on Google Cloud machines, and this is not one"
+)
+
+
 def connect_reason(detail: str) -> str:
     """grpcio's connection error without its boilerplate: ``Connection refused``.
 
@@ -52,6 +60,8 @@ def connect_reason(detail: str) -> str:
     ipv4:127.0.0.1:1: Failed to connect to remote host: Connection refused``; the
     message already names the target, so only the reason at the end is kept.
     """
+    if detail.endswith(NO_CREDENTIALS):
+        return ALTS_UNAVAILABLE
     return _GRPC_PREFIXES.sub("", detail, count=1) or detail
 
 
