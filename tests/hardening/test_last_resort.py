@@ -5,7 +5,8 @@ it has no answer for: its output on a full device (``/dev/full``), a module that
 loaded (a driver's import hook makes ``grpc`` fail to load, as a broken installation
 would), an exception in another thread, a Ctrl-C in the demo. Each ends with one line and
 its documented error code (UNKNOWN, 3, for the plugin and the fleet; 1 for the probe, the
-demo and the fleet's resident --watch mode), never a traceback, and never the exception's own message.
+demo and the fleet's resident --watch mode), never a traceback, and never the exception's
+own message.
 """
 
 from __future__ import annotations
