@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, NoReturn
 import nagiosplugin
 
 from check_grpc_health import __version__
-from check_grpc_health.core.options import parse_seconds
+from check_grpc_health.core.options import capped, parse_seconds
 from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.fleet.arguments import Parser, add_delivery_options, icinga2_settings
 from check_grpc_health.fleet.file import read_fleet
 from check_grpc_health.fleet.run import run_fleet, worst
-from check_grpc_health.signals import release_signals
+from check_grpc_health.signals import process_age, release_signals
 from check_grpc_health.text import clean_text
 
 if TYPE_CHECKING:
@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONCURRENCY = 8
+# -t counts from the process's start, as cron's or a timer's limit does. The output is
+# out this long before it, and the checks end earlier still by the time rendering takes
+# per line and output (about 20 us unloaded), so that the last line is out by -t on a
+# loaded machine too. bench/time_limits.py measures it.
+PRINT_MARGIN = 0.25
+RENDER_PER_LINE = 60e-6
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,7 +94,8 @@ def _interrupted(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Console script entry point."""
+    """Console script entry point. Without ``argv``, ``-t`` counts from the process's start."""
+    began = time.monotonic() - (process_age() if argv is None else 0.0)
     arguments = sys.argv[1:] if argv is None else list(argv)
     if "--watch" in arguments:
         from check_grpc_health.monitor.main import main as watch
@@ -98,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     signal.signal(signal.SIGTERM, _interrupted)
     signal.signal(signal.SIGINT, _interrupted)
     release_signals()  # held since start-up by the console script (see signals.py)
-    started = time.monotonic()
     try:
         args = _parser().parse_args(arguments)
-        budget = parse_seconds("-t/--timeout", args.timeout)
+        # Capped as every deadline is (a day or more): a thread waits no longer than that.
+        budget = capped(parse_seconds("-t/--timeout", args.timeout))
         if args.concurrency < 1:
             raise InvalidArgument(f"--concurrency {args.concurrency} must be at least 1")
         if args.json:
@@ -117,20 +124,27 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # The checks end a fifth of the deadline (at most 5 s) before it; the deliveries,
         # which take each result as its check ends, end by the deadline.
         delivers = api is not None or args.command_file is not None
-        check_budget = budget - min(budget / 5, 5.0) if delivers else budget
-        entries = read_fleet(args.file, os.environ, check_budget)
+        share = min(budget / 5, 5.0) if delivers else 0.0
+        # Each line's deadlines are capped at half of the checks' part of -t (the same
+        # words every run); the checks still end by the deadline counted from the start.
+        entries = read_fleet(args.file, os.environ, budget - share)
     except InvalidArgument as error:
         print(f"check_grpc_health_fleet: {clean_text(str(error))}", file=sys.stderr)
         sys.exit(nagiosplugin.Unknown.code)
+    deadline = began + budget - PRINT_MARGIN
     deliveries = None
     if delivers or args.textfile is not None:
         from check_grpc_health.fleet.deliveries import Deliveries, line_printer
 
-        deliveries = Deliveries(args, api, started + budget, line_printer())
+        deliveries = Deliveries(args, api, deadline, line_printer())
     # JSON and Prometheus are built from each line's --json document; the others need none.
     documents = args.format != "table" or args.textfile is not None
     done = deliveries.offer if deliveries is not None else None
-    outcomes = run_fleet(entries, check_budget, args.concurrency, documents=documents, done=done)
+    renders = 1 + (args.textfile is not None)
+    checks_end = deadline - share - RENDER_PER_LINE * len(entries) * renders
+    outcomes = run_fleet(
+        entries, budget, args.concurrency, documents=documents, deadline=checks_end, done=done
+    )
     sys.stdout.write(_printed(args, outcomes))
     sys.stdout.flush()
     failed = deliveries.finish(outcomes) if deliveries is not None else False

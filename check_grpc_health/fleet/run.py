@@ -131,6 +131,7 @@ def run_fleet(
     share: bool = True,
     documents: bool = True,
     done: Callable[[Outcome], None] | None = None,
+    deadline: float | None = None,
 ) -> list[Outcome]:
     """Check every entry concurrently; a target without a result by ``budget`` is CRITICAL.
 
@@ -139,12 +140,16 @@ def run_fleet(
     lines, megabytes and milliseconds for nothing.) ``done`` gets each outcome once, the
     moment its check ends (the deliveries hand it on at once), and the late ones at the
     deadline; it must be quick, for it runs under the lock the threads take lines with.
+    ``deadline``, a ``time.monotonic()`` instant, ends the checks earlier than ``budget``
+    from now (the fleet counts its ``-t`` from the process's start); ``budget`` still
+    names the limit in the output.
     """
     import threading
 
     from check_grpc_health.fleet.channels import SharedChannels
 
-    deadline = time.monotonic() + budget
+    if deadline is None:
+        deadline = time.monotonic() + budget
     channels = SharedChannels() if share else None
     found: list[Outcome | None] = [None] * len(entries)
     pending = iter(range(len(entries)))
@@ -169,6 +174,9 @@ def run_fleet(
                 outcome = check_entry(entries[index], channels, documents=documents)
             except (Exception, SystemExit) as error:  # a defect costs one line, not the run
                 message = f"check failed: {clean_text(str(error)) or type(error).__name__}"
+                options = entries[index].options
+                if options is not None:  # the error's text may quote a header's value
+                    message = scrub(message, options.probe.metadata)
                 outcome = _failure(entries[index], nagiosplugin.Unknown, message, 0.0)
             record(index, outcome)
 

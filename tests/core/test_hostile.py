@@ -56,7 +56,8 @@ def test_stream_reset_mid_watch_is_retried_until_the_deadline(
     assert result.last_error.code_name == "UNAVAILABLE"
 
 
-@pytest.mark.parametrize(("delay", "timeout"), [(0.2, 1.0), (0.6, 0.4)])
+# A second between answer and deadline: a loaded machine's stalls cannot swap them.
+@pytest.mark.parametrize(("delay", "timeout"), [(0.2, 1.2), (1.4, 0.4)])
 def test_slow_server_just_under_and_over_the_rpc_deadline(
     start_server: Callable[..., HealthServer], delay: float, timeout: float
 ) -> None:
@@ -66,7 +67,7 @@ def test_slow_server_just_under_and_over_the_rpc_deadline(
     started = time.monotonic()
     result = probe(ProbeOptions(parse_target(server.address), rpc_timeout=timeout))
     elapsed = time.monotonic() - started
-    assert elapsed < timeout + 0.5
+    assert elapsed < timeout + 1.0
     if delay < timeout:
         assert result.serving
         assert result.rpc_time >= delay

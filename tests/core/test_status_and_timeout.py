@@ -35,7 +35,8 @@ def test_unknown_status_number_reads_as_unknown(start_server: Callable[..., Heal
 def test_watch_records_an_unknown_status_number(start_server: Callable[..., HealthServer]) -> None:
     server = start_server(statuses={"future": 7})
     options = ProbeOptions(parse_target(server.address), services=("future",))
-    result = watch(options, timeout=0.5, interval=0.1)
+    # Time for the first Check on a loaded machine; the status never becomes SERVING.
+    result = watch(options, timeout=1.5, interval=0.1)
     assert result.reached is False
     assert result.statuses == {"future": HealthStatus.UNKNOWN}
 

@@ -45,14 +45,16 @@ def test_reacts_to_a_pushed_change(server: HealthServer) -> None:
         flipped_at.append(time.monotonic())
         server.set("app", 1)
 
-    later(0.5, flip)
-    result = watch(options_for(server.address, "app"), timeout=5, interval=1.0)
+    # The flip comes a second and more after the first Check, even on a loaded machine.
+    later(1.5, flip)
+    result = watch(options_for(server.address, "app"), timeout=10, interval=4.0)
     done = time.monotonic()
     assert result.reached
     assert result.method == "watch"
     assert result.statuses == {"app": HealthStatus.SERVING}
-    # The poll interval is 1 s: reacting well inside it proves the stream was used.
-    assert done - flipped_at[0] < 0.5
+    # The next poll would come 2.5 s after the flip: reacting well before proves the
+    # stream was used.
+    assert done - flipped_at[0] < 1.5
 
 
 def test_waits_for_draining(server: HealthServer) -> None:
@@ -66,12 +68,13 @@ def test_waits_for_draining(server: HealthServer) -> None:
 def test_gives_up_at_the_deadline(server: HealthServer) -> None:
     server.set("", 2)
     started = time.monotonic()
-    result = watch(options_for(server.address), timeout=0.6)
+    # Long enough for the first Check on a loaded machine.
+    result = watch(options_for(server.address), timeout=1.5)
     elapsed = time.monotonic() - started
     assert not result.reached
     assert result.statuses == {"": HealthStatus.NOT_SERVING}
-    assert 0.55 < elapsed < 2.0
-    assert 0.55 < result.elapsed < 2.0
+    assert 1.45 < elapsed < 3.0
+    assert 1.45 < result.elapsed < 3.0
 
 
 def test_several_services_all_must_arrive(server: HealthServer) -> None:
@@ -90,7 +93,8 @@ def test_falls_back_to_polling_when_watch_is_unimplemented(
     from support.servers import NoWatchHealthServicer
 
     server = start_server(servicer=NoWatchHealthServicer(), statuses={"": 2})
-    later(0.3, lambda: server.set("", 1))
+    # Late enough for two polls before it, however slowly a loaded machine starts them.
+    later(1.5, lambda: server.set("", 1))
     result = watch(options_for(server.address), timeout=5, interval=0.2)
     assert result.reached
     assert result.method == "poll"
@@ -107,7 +111,7 @@ def test_server_that_comes_up_late(start_server: Callable[..., HealthServer]) ->
     from support.servers import closed_port
 
     port = closed_port()
-    later(0.5, lambda: start_server(port=port))
+    later(1.5, lambda: start_server(port=port))  # after the first attempt, even when loaded
     result = watch(options_for(f"127.0.0.1:{port}"), timeout=6, interval=0.2)
     assert result.reached
     assert result.attempts >= 2
@@ -131,7 +135,7 @@ def test_stream_broken_by_server_restart_reconnects(
         first.stop()
         start_server(port=first.port)
 
-    later(0.4, restart)
+    later(1.5, restart)  # after the first Check, even on a loaded machine
     result = watch(options_for(first.address), timeout=8, interval=0.2)
     assert result.reached
     assert result.method == "watch"
@@ -141,7 +145,7 @@ def test_server_without_health_records_the_rpc_error(
     start_server: Callable[..., HealthServer],
 ) -> None:
     server = start_server(with_health=False)
-    result = watch(options_for(server.address), timeout=0.5, interval=0.1)
+    result = watch(options_for(server.address), timeout=2.0, interval=0.1)
     assert not result.reached
     assert isinstance(result.last_error, RpcFailure)
     assert result.last_error.code_name == "UNIMPLEMENTED"
@@ -149,7 +153,7 @@ def test_server_without_health_records_the_rpc_error(
 
 def test_connect_time_is_the_connections_own(server: HealthServer) -> None:
     server.set("late", 2)
-    later(0.3, lambda: server.set("late", 1))
+    later(1.5, lambda: server.set("late", 1))  # after the first Check, even when loaded
     result = watch(options_for(server.address, "late"), timeout=5)
     assert result.reached
     assert result.method == "watch"
@@ -162,7 +166,7 @@ def test_connect_time_is_the_connections_own(server: HealthServer) -> None:
 
 
 def test_an_error_answered_since_is_not_the_last_error(server: HealthServer) -> None:
-    result = watch(options_for(server.address, "nope"), timeout=0.5)
+    result = watch(options_for(server.address, "nope"), timeout=2.0)
     assert not result.reached
     assert result.statuses == {"nope": HealthStatus.SERVICE_UNKNOWN}
     # Check said NOT_FOUND first; Watch answered SERVICE_UNKNOWN since, without error.

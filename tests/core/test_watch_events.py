@@ -33,7 +33,7 @@ def options_for(address: str, *services: str) -> ProbeOptions:
 def test_observer_sees_every_status_in_order(server: HealthServer) -> None:
     server.set("app", NOT_SERVING)
     events: list[WatchEvent] = []
-    later(0.3, lambda: server.set("app", SERVING))
+    later(1.5, lambda: server.set("app", SERVING))  # after the first Check, even when loaded
     result = watch(options_for(server.address, "app"), timeout=5, observer=events.append)
     assert result.reached
     statuses = [event.status for event in events]
@@ -46,13 +46,15 @@ def test_observer_sees_every_status_in_order(server: HealthServer) -> None:
 def test_following_with_nothing_wanted_runs_to_the_deadline(server: HealthServer) -> None:
     server.set("app", SERVING)
     events: list[WatchEvent] = []
-    later(0.2, lambda: server.set("app", NOT_SERVING))
-    later(0.4, lambda: server.set("app", SERVING))
+    # A second apart: the stream is open before the first change, and the last one
+    # arrives before the deadline, even on a loaded machine.
+    later(1.0, lambda: server.set("app", NOT_SERVING))
+    later(2.0, lambda: server.set("app", SERVING))
     started = time.monotonic()
     result = watch(
-        options_for(server.address, "app"), wanted=None, timeout=1.0, observer=events.append
+        options_for(server.address, "app"), wanted=None, timeout=3.0, observer=events.append
     )
-    assert time.monotonic() - started >= 1.0
+    assert time.monotonic() - started >= 3.0
     assert not result.reached
     assert result.wanted is None
     changes = [event.status for event in events]
@@ -63,7 +65,7 @@ def test_following_with_nothing_wanted_runs_to_the_deadline(server: HealthServer
 
 
 def test_a_failed_wait_keeps_the_latest_outcome_per_service(server: HealthServer) -> None:
-    result = watch(options_for(server.address, "down", "nope"), timeout=0.5, interval=0.1)
+    result = watch(options_for(server.address, "down", "nope"), timeout=1.5, interval=0.1)
     assert not result.reached
     assert result.connect_failure is None
     down, nope = result.outcomes
@@ -80,8 +82,8 @@ def test_a_server_gone_at_the_end_is_a_connection_failure(
 ) -> None:
     server = start_server(statuses={"": NOT_SERVING})
     events: list[WatchEvent] = []
-    later(0.3, server.stop)
-    result = watch(options_for(server.address), timeout=1.5, interval=0.1, observer=events.append)
+    later(1.0, server.stop)  # once the stream is open, even on a loaded machine
+    result = watch(options_for(server.address), timeout=2.5, interval=0.1, observer=events.append)
     assert isinstance(result.connect_failure, ConnectFailure)
     assert not result.connect_failure.timed_out
     broken = [event for event in events if isinstance(event.error, RpcFailure)]
@@ -100,4 +102,4 @@ def test_never_up_reports_the_refusal_within_the_deadline() -> None:
     assert isinstance(result.connect_failure, ConnectFailure)
     assert "Connection refused" in str(result.connect_failure)
     assert result.outcomes == ()
-    assert 0.6 <= elapsed < 1.5
+    assert 0.6 <= elapsed < 2.0

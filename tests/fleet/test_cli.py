@@ -151,13 +151,14 @@ def test_one_overall_deadline_bounds_the_fleet(
     path = tmp_path / "fleet.txt"
     path.write_text(f"-H {black_hole_address} -t 60\n-H {server.address}\n")
     started = time.monotonic()
-    done = run_fleet(path, "-t", "1")
+    # The line's connect deadline, half of the fleet's -t, ends well before it.
+    done = run_fleet(path, "-t", "4")
     assert time.monotonic() - started < 4
     assert done.returncode == 2
     rows = done.stdout.splitlines()
     assert rows[1].split()[:2] == ["CRITICAL", black_hole_address]
     assert rows[1].endswith(
-        "after 0.5s: the server accepted the TCP connection but sent no HTTP/2 settings "
+        "after 2s: the server accepted the TCP connection but sent no HTTP/2 settings "
         "(overloaded, or not a gRPC server); use a longer --connect-timeout, or check the "
         "port in -H"
     )

@@ -49,7 +49,7 @@ def later(seconds: float, action: Callable[[], object]) -> None:
 
 def test_waits_for_the_flip_and_reports_how_long(server: HealthServer) -> None:
     server.set("app", NOT_SERVING)
-    later(0.8, lambda: server.set("app", SERVING))
+    later(1.5, lambda: server.set("app", SERVING))  # a second after the wait starts
     check = judge("-H", server.address, "-s", "app", "--wait", "10", "-t", "15")
     assert check.state == nagiosplugin.Ok
     values = perfdata(check)
@@ -80,7 +80,7 @@ def test_still_not_serving_when_the_wait_runs_out_is_critical(server: HealthServ
 
 def test_map_status_and_thresholds_are_the_plugins(server: HealthServer) -> None:
     check = judge(
-        "-H", server.address, "-s", "down", "--wait", "0.5", "--map-status", "NOT_SERVING=WARNING"
+        "-H", server.address, "-s", "down", "--wait", "1.5", "--map-status", "NOT_SERVING=WARNING"
     )
     assert check.state == nagiosplugin.Warn
     slow = judge("-H", server.address, "--wait", "1", "-w", "0.0000001")
@@ -171,7 +171,7 @@ def test_json_says_how_long_the_check_waited(server: HealthServer) -> None:
     from check_grpc_health.plugin.document import json_document
 
     server.set("app", NOT_SERVING)
-    later(0.5, lambda: server.set("app", SERVING))
+    later(1.5, lambda: server.set("app", SERVING))  # a second after the wait starts
     waited = json_document(judge("-H", server.address, "-s", "app", "--wait", "10", "-t", "12"))
     assert waited["state"] == "OK"
     assert 0.3 <= waited["wait"] < 10

@@ -92,7 +92,8 @@ def world(tls_material: TlsMaterial) -> Iterator[World]:
     servers: list[HealthServer] = [
         start_health_server(statuses=statuses),
         start_health_server(with_health=False),
-        start_health_server(servicer=SlowHealthServicer(1.5)),
+        # Answers 1.5 s after the default 1 s RPC deadline: no stall blurs the two.
+        start_health_server(servicer=SlowHealthServicer(2.5)),
         start_health_server(servicer=DenyingServicer()),
         start_health_server(servicer=recorder),
         start_health_server(credentials=tls_material.server_credentials()),
