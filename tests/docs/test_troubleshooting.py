@@ -212,7 +212,8 @@ class Case:
     """How to make a row's failure: its peer and each tool's arguments."""
 
     peer: Callable[[Lab], str]
-    plugin: tuple[str, ...] = ()
+    # None where the tool has no option for the case (the row says "(no such option)").
+    plugin: tuple[str, ...] | None = ()
     probe: tuple[str, ...] = ()
     module: dict[str, Any] | None = field(default_factory=dict)
     # The HTTP proxy the environment names (``http_proxy``), as ``host:port``.
@@ -308,6 +309,7 @@ CASES: dict[str, Case] = {
     ),
     "Name not resolved": Case(lambda lab: UNKNOWN_NAME, dns=DNS_SERVER),
     "No DNS server answers": Case(lambda lab: UNKNOWN_NAME, dns=NO_DNS_SERVER),
+    "ALTS off Google Cloud": Case(lambda lab: f"127.0.0.1:{closed_port()}", None, ("-alts",), None),
     "Health RPC too slow": Case(
         lambda lab: lab.grpc_server(servicer=SlowHealthServicer(2.0)),
         ("--rpc-timeout", "0.5"),
@@ -371,6 +373,9 @@ def test_every_row_of_the_page_has_a_case_and_every_case_a_row() -> None:
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_plugin_prints_the_row(name: str, started: dict[str, Started]) -> None:
     peer = started[name]
+    if peer.case.plugin is None:
+        assert peer.row.plugin == NOT_APPLICABLE
+        return
     args = [peer.fill(arg) for arg in peer.case.plugin]
     done = peer.run(PLUGIN, "-H", peer.address, *args)
     done.assert_clean()
@@ -384,6 +389,9 @@ def test_the_fleet_prints_the_plugins_summary(
     name: str, started: dict[str, Started], tmp_path: Path
 ) -> None:
     peer = started[name]
+    if peer.case.plugin is None:
+        assert peer.row.plugin == NOT_APPLICABLE
+        return
     args = " ".join(peer.fill(arg) for arg in peer.case.plugin)
     path = tmp_path / "fleet.txt"
     path.write_text(f"-H {peer.address} {args}\n", "utf-8")
