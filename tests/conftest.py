@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import socket
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -35,7 +36,6 @@ from support.servers import (  # noqa: E402
     HoldingServicer,
     RawListener,
     black_hole,
-    closed_port,
     http1_responder,
     random_bytes_responder,
     start_health_server,
@@ -214,8 +214,15 @@ def random_bytes_address(raw_listener: Callable[..., RawListener]) -> str:
 
 
 @pytest.fixture
-def closed_address() -> str:
-    return f"127.0.0.1:{closed_port()}"
+def closed_address() -> Iterator[str]:
+    """An address that refuses connections for the whole test.
+
+    The port stays bound (never listening) until the test ends: a port that was only
+    found free could be given to a server of another test run on this machine meanwhile.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
 
 
 # Monitoring daemons (tests/support/daemons/). One per test module: each starts in well

@@ -104,21 +104,30 @@ class SinkWorker:
             pending = len(self._pending) + len(self._in_flight)
             return Counters(pending, self.delivered, self.refused, self.faults)
 
+    def _ready(self) -> list[str]:
+        """Pending keys not in flight: a key's next result waits for its last one to
+        settle, so that two connections never hand over one service's results out of
+        order (the older one last)."""
+        return [key for key in self._pending if key not in self._in_flight][: self.batch]
+
     def _take(self) -> list[tuple[str, Outcome]] | None:
         """The next batch, once there is one and no back-off is running; None to stop."""
         with self._lock:
             while True:
+                keys = self._ready()
                 if self._stopping:
                     if not self._pending or self._last_try:
                         return None
-                    # A sink that was down gets one more try at the stop, then no more.
-                    self._last_try = self._fault is not None
-                    break
+                    if keys:
+                        # A sink that was down gets one more try at the stop, then no more.
+                        self._last_try = self._fault is not None
+                        break
+                    self._lock.wait()
+                    continue
                 wait = self._retry_at - time.monotonic()
-                if self._pending and wait <= 0:
+                if keys and wait <= 0:
                     break
-                self._lock.wait(wait if self._pending and wait > 0 else None)
-            keys = list(self._pending)[: self.batch]
+                self._lock.wait(wait if keys and wait > 0 else None)
             batch = [(key, self._pending.pop(key)) for key in keys]
             self._in_flight.update(batch)
             return batch
