@@ -58,7 +58,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from monitor_harness import (
     BIN,
@@ -90,6 +90,8 @@ if TYPE_CHECKING:
     from support.daemons.icinga2_api import Icinga2Api
 
 PLUGIN = str(BIN / "check_grpc_health")
+#: The parts of a run, each with monitors of its own.
+PARTS = ("watching", "heartbeats", "soak", "compare")
 
 # The goals of the watching fleet, for 10,000 services on a 2-core machine.
 GOAL_P50_MS = 20.0
@@ -362,6 +364,7 @@ def beat_phase(
     beats = lines * used.wall / monitor.interval
     idle = (report.idle_cpu_per_s or 0.0) * used.wall
     per_beat = (used.cpu - idle) * 1000 / beats
+    above = "above idle" if report.idle_cpu_per_s is not None else "(idle not measured)"
     processed = ""
     if results is not None:
         end = time.time()
@@ -372,12 +375,12 @@ def beat_phase(
     if results is not None:
         report.beat_ms = per_beat
         say(
-            f"  {per_beat:.3f} ms of CPU per heartbeat above idle, delivery included; goal <= "
+            f"  {per_beat:.3f} ms of CPU per heartbeat {above}, delivery included; goal <= "
             f"{GOAL_BEAT_MS} ms: {verdict(per_beat <= GOAL_BEAT_MS)} (load {load()})"
         )
     else:
         report.beat_ms_plain = per_beat
-        say(f"  {per_beat:.3f} ms of CPU per heartbeat above idle, without a sink (load {load()})")
+        say(f"  {per_beat:.3f} ms of CPU per heartbeat {above}, without a sink (load {load()})")
         if report.beat_ms is not None:
             say(
                 f"  so delivering a heartbeat to the Icinga 2 API costs about "
@@ -589,9 +592,12 @@ def compare(
 # -- the whole run -------------------------------------------------------------------------
 
 
-def finish(monitor: Monitor, report: Report, what: str) -> float:
-    """Stop a monitor: its peak RSS; a traceback or a bad exit is a fault."""
-    peak = peak_rss_mib(monitor.pid)
+def finish(monitor: Monitor, report: Report, what: str) -> None:
+    """Stop a monitor and say its peak RSS; a traceback or a bad exit is a fault."""
+    try:
+        peak = peak_rss_mib(monitor.pid)
+    except OSError:  # it is gone already
+        peak = math.nan
     code = monitor.stop()
     say(
         f"  {what}: peak RSS {peak:.1f} MiB; goal <= {GOAL_RSS_MIB:g} MiB: "
@@ -599,15 +605,91 @@ def finish(monitor: Monitor, report: Report, what: str) -> float:
     )
     for line in monitor.problems[:5]:
         say(f"  said: {line}")
+    if len(monitor.problems) > 5:
+        say(f"  and said {len(monitor.problems) - 5} more lines of that kind")
     if monitor.tracebacks:
         report.fault(f"{monitor.tracebacks} traceback lines on the monitor's standard error")
     if code != 0:
         report.fault(f"the monitor exited with {code}")
-    return peak
+
+
+class Setting(NamedTuple):
+    """What every monitor run shares."""
+
+    servers: Servers
+    names: list[str]
+    api: Icinga2Api
+    results: Results
+    path: Path
+    args: argparse.Namespace
+    report: Report
+    rng: random.Random
+
+    def start(self, interval: float, *, sink: bool = True) -> tuple[Monitor, float]:
+        """A monitor, and the seconds until a first result of every service."""
+        where = "the Icinga 2 API sink" if sink else "no sink"
+        phase(f"Start-up: --interval {interval:g}, {where}")
+        monitor = Monitor(self.path, interval, self.api if sink else None)
+        timeout = 60 + len(self.names) * 0.02
+        try:
+            took = start_up(monitor, self.results if sink else None, self.names, timeout)
+        except BaseException:
+            monitor.stop()
+            raise
+        seen = "services in Icinga 2" if sink else "lines"
+        say(f"  a first result of all {len(self.names)} {seen} after {took:.2f} s")
+        return monitor, took
+
+
+def watching(setting: Setting) -> None:
+    """Idle, changes and a killed server, with no heartbeat due."""
+    monitor, _ = setting.start(3600)
+    servers, results, report = setting.servers, setting.results, setting.report
+    try:
+        settle(monitor, results, 6.0, 60)
+        idle_cpu(monitor, setting.args.idle, len(setting.names), report)
+        changes_phase(monitor, results, servers, setting.args, report, setting.rng)
+        kill_phase(monitor, results, servers, setting.api, report)
+    finally:
+        finish(monitor, report, "first monitor")
+
+
+def heartbeats(setting: Setting) -> None:
+    """Heartbeats with and without the sink, and a frozen server."""
+    args, results, report = setting.args, setting.results, setting.report
+    monitor, _ = setting.start(args.beat_interval)
+    try:
+        settle(monitor, None, 2.0, 10)
+        beat_phase(monitor, results, len(setting.names), args, report)
+        freeze_phase(monitor, results, setting.servers, setting.api, args)
+    finally:
+        finish(monitor, report, "second monitor")
+    monitor, _ = setting.start(args.beat_interval, sink=False)
+    try:
+        time.sleep(2.0)
+        beat_phase(monitor, None, len(setting.names), args, report)
+    finally:
+        finish(monitor, report, "third monitor")
+
+
+def soak(setting: Setting) -> None:
+    monitor, _ = setting.start(setting.args.soak_interval)
+    try:
+        settle(monitor, setting.results, 6.0, 30)
+        soak_phase(
+            monitor,
+            setting.results,
+            setting.servers,
+            setting.api,
+            setting.args,
+            setting.report,
+            setting.rng,
+        )
+    finally:
+        finish(monitor, setting.report, "soak monitor")
 
 
 def run(args: argparse.Namespace, tmp: Path, report: Report) -> None:
-    rng = random.Random(args.seed)
     lines = args.servers * args.services
     say(
         f"{args.servers} servers x {args.services} services = {lines} lines, each server in a "
@@ -616,53 +698,24 @@ def run(args: argparse.Namespace, tmp: Path, report: Report) -> None:
     )
     servers = Servers(args.servers, args.services)
     names = servers.names()
-    api = start_icinga2_api(tmp / "icinga2", services=names)
+    try:
+        api = start_icinga2_api(tmp / "icinga2", services=names)
+    except BaseException:
+        servers.stop()
+        raise
     results = Results(api)
     path = tmp / "fleet.txt"
     path.write_text(servers.fleet_text(args.rpc_timeout))
-    start_timeout = 60 + lines * 0.02
+    setting = Setting(servers, names, api, results, path, args, report, random.Random(args.seed))
+    parts = args.only or PARTS
     try:
-        phase("Start-up: --interval 3600, the Icinga 2 API sink")
-        monitor = Monitor(path, 3600, api)
-        try:
-            took = start_up(monitor, results, names, start_timeout)
-            say(f"  a first result of all {lines} services in Icinga 2 after {took:.2f} s")
-            settle(monitor, results, 6.0, 60)
-            idle_cpu(monitor, args.idle, lines, report)
-            changes_phase(monitor, results, servers, args, report, rng)
-            kill_phase(monitor, results, servers, api, report)
-        finally:
-            finish(monitor, report, "first monitor")
-        phase(f"Start-up: --interval {args.beat_interval:g}, the Icinga 2 API sink")
-        monitor = Monitor(path, args.beat_interval, api)
-        try:
-            took = start_up(monitor, results, names, start_timeout)
-            say(f"  a first result of all {lines} services in Icinga 2 after {took:.2f} s")
-            settle(monitor, None, 2.0, 10)
-            beat_phase(monitor, results, lines, args, report)
-            freeze_phase(monitor, results, servers, api, args)
-        finally:
-            finish(monitor, report, "second monitor")
-        phase(f"Start-up: --interval {args.beat_interval:g}, no sink")
-        monitor = Monitor(path, args.beat_interval, None)
-        try:
-            took = start_up(monitor, None, names, start_timeout)
-            say(f"  a first result of all {lines} lines after {took:.2f} s")
-            time.sleep(2.0)
-            beat_phase(monitor, None, lines, args, report)
-        finally:
-            finish(monitor, report, "third monitor")
-        if args.soak:
-            phase(f"Start-up: --interval {args.soak_interval:g}, the Icinga 2 API sink")
-            monitor = Monitor(path, args.soak_interval, api)
-            try:
-                took = start_up(monitor, results, names, start_timeout)
-                say(f"  a first result of all {lines} services in Icinga 2 after {took:.2f} s")
-                settle(monitor, results, 2.0, 30)
-                soak_phase(monitor, results, servers, api, args, report, rng)
-            finally:
-                finish(monitor, report, "soak monitor")
-        if args.compare:
+        if "watching" in parts:
+            watching(setting)
+        if "heartbeats" in parts:
+            heartbeats(setting)
+        if args.soak and "soak" in parts:
+            soak(setting)
+        if args.compare and "compare" in parts:
             compare(servers, api, path, args, report)
     finally:
         if results.ended:
@@ -692,6 +745,13 @@ def main() -> int:
     parser.add_argument("--go-probe", metavar="PATH", help="the Go grpc_health_probe binary")
     parser.add_argument("--compare-rounds", type=int, default=20, metavar="N")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=PARTS,
+        help="run only this part (again for more); the soak and the comparison run only "
+        "when asked for with --soak and --compare",
+    )
     args = parser.parse_args()
     if shutil.which("icinga2") is None and not Path("/usr/sbin/icinga2").exists():
         print("bench/monitor.py needs Icinga 2 (apt-get install icinga2)", file=sys.stderr)
