@@ -20,9 +20,10 @@ in tests/support/daemons) over its API. Each phase prints its figures beside the
 - ``--soak SECONDS``: changes at ``--rate`` a second and a server restarted every
   ``--restart-every`` seconds, RSS and open descriptors sampled, and at the end every
   service's state in Icinga 2 compared with its server's;
-- ``--compare``: CPU per minute and mean time to detect for 10,000-style fleets polled
-  by plugin processes, the Go probe (``--go-probe PATH``) and the one-shot fleet,
-  beside the watching fleet's figures from the phases above.
+- ``--compare``: CPU per minute and mean time to detect, for these services checked
+  every minute, by plugin processes, the Go probe (``--go-probe PATH``), the one-shot
+  fleet, and the watching fleet (a monitor with ``--interval 60``, measured over a
+  whole interval).
 
 When Icinga 2 processed a result is the ``timestamp`` of its CheckResult event on the
 API's event stream (``POST /v1/events``): Icinga 2.13 writes that stream out seconds
@@ -30,7 +31,8 @@ late (up to 5 s after the event), so the time it reaches this script says nothin
 the monitor. The monitor's CPU is user + system time from ``/proc/PID`` (per-thread
 ``schedstat`` where no thread ended within the window), its memory ``VmHWM``, its
 descriptors ``/proc/PID/fd``. Each figure carries the 1-minute load average when it was
-taken: the machine is shared. The servers, the monitor process, the event stream and
+taken, and each CPU window what Icinga 2, the servers and this script used meanwhile:
+the machine is shared. The servers, the monitor process, the event stream and
 the ``/proc`` readings are in bench/monitor_harness.py; the phases and the report here.
 
     python bench/monitor.py                                  # 20 x 500, about 6 minutes
@@ -58,7 +60,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from monitor_harness import (
     BIN,
@@ -70,6 +72,7 @@ from monitor_harness import (
     Change,
     CpuWindow,
     Monitor,
+    OthersWindow,
     Result,
     Results,
     Servers,
@@ -87,7 +90,7 @@ from monitor_harness import (
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from support.daemons.icinga2_api import Icinga2Api
+    from monitor_harness import Used
 
 PLUGIN = str(BIN / "check_grpc_health")
 #: The parts of a run, each with monitors of its own.
@@ -102,6 +105,8 @@ GOAL_IDLE_PERCENT = 0.5
 GOAL_BEAT_MS = 0.4
 GOAL_RSS_MIB = 200.0
 GOAL_SOAK_RSS_MIB = 10.0
+#: The comparison's interval: every service checked once a minute.
+COMPARE_INTERVAL = 60.0
 
 
 def verdict(met: bool) -> str:
@@ -114,26 +119,6 @@ def percentile(values: Sequence[float], share: float) -> float:
     return ordered[max(0, math.ceil(share / 100 * len(ordered)) - 1)]
 
 
-# -- the report ----------------------------------------------------------------------------
-
-
-@dataclass
-class Report:
-    """Figures kept for the comparison and the exit code."""
-
-    idle_cpu_per_s: float | None = None
-    mean_latency_s: float | None = None
-    cpu_per_change_ms: float | None = None
-    killed_s: float | None = None
-    beat_ms: float | None = None
-    beat_ms_plain: float | None = None
-    faults: list[str] = field(default_factory=list)
-
-    def fault(self, text: str) -> None:
-        self.faults.append(text)
-        print(f"  FAULT: {text}")
-
-
 def say(text: str) -> None:
     print(text, flush=True)
 
@@ -142,67 +127,19 @@ def phase(title: str) -> None:
     say(f"\n{title} (load {load()})")
 
 
-# -- phases --------------------------------------------------------------------------------
+@dataclass
+class Report:
+    """Figures one phase keeps for another, and the faults (which make the exit code 1)."""
 
+    idle_cpu_per_s: float | None = None
+    mean_latency_s: float | None = None
+    killed_s: float | None = None
+    beat_ms: float | None = None
+    faults: list[str] = field(default_factory=list)
 
-def start_up(
-    monitor: Monitor, results: Results | None, names: Sequence[str], timeout: float
-) -> float:
-    """Seconds from the monitor's start until every service had a first result (in
-    Icinga 2 when ``results`` is given, else on the monitor's standard error)."""
-    if results is None:
-
-        def done() -> bool:
-            monitor.alive()
-            return monitor.firsts >= len(names)
-
-        wait_for(done, timeout, f"the first results of {len(names)} lines")
-        return time.time() - monitor.started
-
-    firsts: dict[str, float] = {}
-
-    def all_in() -> bool:
-        monitor.alive()
-        for name in names:
-            if name not in firsts:
-                found = results.first(name, monitor.started)
-                if found is None:
-                    return False
-                firsts[name] = found.processed
-        return True
-
-    wait_for(all_in, timeout, f"a first result of all {len(names)} services in Icinga 2", 0.5)
-    return max(firsts.values()) - monitor.started
-
-
-def settle(monitor: Monitor, results: Results | None, quiet: float, timeout: float) -> None:
-    """Wait until ``quiet`` seconds pass without a new result (the sink has drained)."""
-    deadline = time.monotonic() + timeout
-    last = (results.count if results else len(monitor.lines), time.monotonic())
-    while time.monotonic() - last[1] < quiet:
-        if time.monotonic() > deadline:
-            return
-        time.sleep(0.2)
-        monitor.alive()
-        count = results.count if results else len(monitor.lines)
-        if count != last[0]:
-            last = (count, time.monotonic())
-
-
-def idle_cpu(monitor: Monitor, seconds: float, streams: int, report: Report) -> None:
-    phase(f"Idle: {streams} open streams, no change, no heartbeat due, {seconds:g} s")
-    window = CpuWindow(monitor.pid)
-    time.sleep(seconds)
-    monitor.alive()
-    used = window.used()
-    percent = used.cpu / used.wall * 100
-    report.idle_cpu_per_s = used.cpu / used.wall
-    say(
-        f"  CPU {used.cpu * 1000:.1f} ms in {used.wall:.1f} s = {percent:.3f}% of one core; goal "
-        f"<= {GOAL_IDLE_PERCENT}%: {verdict(percent <= GOAL_IDLE_PERCENT)} (load {load()})"
-    )
-    say(f"  by thread: {used.top()}")
-    say(f"  RSS {rss_mib(monitor.pid):.1f} MiB, {open_fds(monitor.pid)} open descriptors")
+    def fault(self, text: str) -> None:
+        self.faults.append(text)
+        say(f"  FAULT: {text}")
 
 
 def match(changes: Iterable[Change], results: Results) -> tuple[list[float], list[float], int]:
@@ -219,316 +156,503 @@ def match(changes: Iterable[Change], results: Results) -> tuple[list[float], lis
     return latencies, judged, lost
 
 
-def wait_matched(changes: Sequence[Change], results: Results, monitor: Monitor) -> None:
-    """Wait (bounded) until every change has reached Icinga 2's event stream."""
-    pending = list(changes)
+class Bench:
+    """The servers, Icinga 2 and its event stream, shared by every monitor of a run."""
 
-    def done() -> bool:
-        monitor.alive()
-        nonlocal pending
-        pending = [c for c in pending if results.first(c.name, c.at, c.state) is None]
-        return not pending
+    def __init__(self, args: argparse.Namespace, tmp: Path) -> None:
+        self.args = args
+        self.report = Report()
+        self.rng = random.Random(args.seed)
+        self.servers = Servers(args.servers, args.services)
+        self.names = self.servers.names()
+        try:
+            self.api = start_icinga2_api(tmp / "icinga2", services=self.names)
+        except BaseException:
+            self.servers.stop()
+            raise
+        self.results = Results(self.api)
+        self.path = tmp / "fleet.txt"
+        self.path.write_text(self.servers.fleet_text(args.rpc_timeout))
 
-    with contextlib.suppress(Abort):
-        wait_for(done, STREAM_GRACE, "changes", 0.5)
+    def close(self) -> None:
+        if self.results.ended:
+            self.report.fault(self.results.ended)
+        self.results.close()
+        self.servers.stop()
+        stop_icinga2_api(self.api)
 
+    # -- monitors -------------------------------------------------------------------------
 
-def changes_phase(
-    monitor: Monitor,
-    results: Results,
-    servers: Servers,
-    args: argparse.Namespace,
-    report: Report,
-    rng: random.Random,
-) -> None:
-    phase(f"Changes: {args.rate:g} a second for {args.changes_for:g} s, spread over the services")
-    window = CpuWindow(monitor.pid)
-    changes, skipped = drive_changes(servers, args.rate, args.changes_for, rng, threading.Lock())
-    used = window.used()
-    wait_matched(changes, results, monitor)
-    latencies, judged, lost = match(changes, results)
-    if not latencies:
-        report.fault("no change reached Icinga 2")
-        return
-    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
-    report.mean_latency_s = statistics.fmean(latencies)
-    met = p50 <= GOAL_P50_MS and p99 <= GOAL_P99_MS
-    say(
-        f"  {len(changes)} changes ({skipped} skipped: no service free), told the server -> "
-        f"processed by Icinga 2: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max "
-        f"{max(latencies) * 1000:.1f} ms, mean {report.mean_latency_s * 1000:.1f} ms; goal "
-        f"p50 <= {GOAL_P50_MS:g} ms, p99 <= {GOAL_P99_MS:g} ms: {verdict(met)} (load {load()})"
-    )
-    say(
-        f"  of which told -> judged by the monitor: p50 {percentile(judged, 50) * 1000:.1f} ms, "
-        f"p99 {percentile(judged, 99) * 1000:.1f} ms (the rest is delivery and Icinga 2)"
-    )
-    say(f"  lost (never in Icinga 2): {lost}")
-    if lost:
-        report.fault(f"{lost} changes never reached Icinga 2")
-    if report.idle_cpu_per_s is not None and changes:
-        extra = used.cpu - report.idle_cpu_per_s * used.wall
-        report.cpu_per_change_ms = extra * 1000 / len(changes)
+    def start(self, interval: float, *, sink: bool = True) -> Monitor:
+        """A monitor, once every service had a first result."""
+        where = "the Icinga 2 API sink" if sink else "no sink"
+        phase(f"Start-up: --interval {interval:g}, {where}")
+        monitor = Monitor(self.path, interval, self.api if sink else None)
+        try:
+            took = self._first_results(monitor, sink)
+        except BaseException:
+            monitor.stop()
+            raise
+        seen = "services in Icinga 2" if sink else "lines"
         say(
-            f"  CPU {used.cpu * 1000:.0f} ms in {used.wall:.1f} s: {report.cpu_per_change_ms:.3f} "
-            f"ms per change above idle, delivery included (no goal) (load {load()})"
+            f"  a first result of all {len(self.names)} {seen} after {took:.2f} s; RSS "
+            f"{rss_mib(monitor.pid):.1f} MiB, {open_fds(monitor.pid)} open descriptors"
         )
-        say(f"  by thread: {used.top()}")
+        return monitor
 
+    def _first_results(self, monitor: Monitor, sink: bool) -> float:
+        timeout = 60 + len(self.names) * 0.02
+        if not sink:
 
-def wait_states(
-    api: Icinga2Api, host: str, expected: dict[str, int], timeout: float, monitor: Monitor
-) -> None:
-    """Wait until Icinga 2 shows each service of ``host`` in its ``expected`` state."""
+            def logged() -> bool:
+                monitor.alive()
+                return monitor.firsts >= len(self.names)
 
-    def done() -> bool:
-        monitor.alive()
-        return states(api, host) == expected
+            wait_for(logged, timeout, f"the first results of {len(self.names)} lines")
+            return time.time() - monitor.started
+        firsts: dict[str, float] = {}
 
-    wait_for(done, timeout, f"{host}'s services in the states expected", 0.1)
+        def processed() -> bool:
+            monitor.alive()
+            for name in self.names:
+                if name not in firsts:
+                    found = self.results.first(name, monitor.started)
+                    if found is None:
+                        return False
+                    firsts[name] = found.processed
+            return True
 
+        wait_for(processed, timeout, "a first result of every service in Icinga 2", 0.5)
+        return max(firsts.values()) - monitor.started
 
-def last_first(
-    results: Results, expected: dict[str, int], since: float, monitor: Monitor
-) -> tuple[float, float]:
-    """Seconds from ``since`` until the last service in ``expected`` was processed in
-    its expected state by Icinga 2, and until the monitor had judged the last of them."""
-    found: dict[str, Result] = {}
+    def settle(self, monitor: Monitor, quiet: float, timeout: float) -> None:
+        """Wait until ``quiet`` seconds pass with no new result in Icinga 2 (the event
+        stream comes in bursts up to 5 s apart, so ``quiet`` should be longer)."""
+        deadline = time.monotonic() + timeout
+        count, since = self.results.count, time.monotonic()
+        while time.monotonic() - since < quiet and time.monotonic() < deadline:
+            time.sleep(0.2)
+            monitor.alive()
+            if self.results.count != count:
+                count, since = self.results.count, time.monotonic()
 
-    def done() -> bool:
-        monitor.alive()
-        for name, state in expected.items():
-            if name not in found:
-                result = results.first(name, since, state)
-                if result is None:
-                    return False
-                found[name] = result
-        return True
-
-    wait_for(done, STREAM_GRACE, "the results on the event stream", 0.2)
-    processed = max(result.processed for result in found.values())
-    return processed - since, max(result.judged for result in found.values()) - since
-
-
-def kill_phase(
-    monitor: Monitor, results: Results, servers: Servers, api: Icinga2Api, report: Report
-) -> None:
-    index = servers.count - 1
-    server, host, names = servers.processes[index], servers.host(index), servers.names(index)
-    phase(f"Killed server: SIGKILL to {host} ({len(names)} services), then started again")
-    servers.down.add(index)
-    first_line = len(monitor.lines)
-    killed_at = time.time()
-    server.kill()
-    down = dict.fromkeys(names, CRITICAL)
-    wait_states(api, host, down, 60, monitor)
-    server.start()  # every service SERVING again
-    back_at = time.time()
-    servers.down.discard(index)
-    wait_states(api, host, servers.truth(index), 120, monitor)
-    report.killed_s, judged = last_first(results, down, killed_at, monitor)
-    back, back_judged = last_first(results, servers.truth(index), back_at, monitor)
-    say(
-        f"  all {len(names)} CRITICAL in Icinga 2 {report.killed_s:.3f} s after the kill "
-        f"(judged by the monitor by {judged:.3f} s); goal <= {GOAL_KILLED_S:g} s: "
-        f"{verdict(report.killed_s <= GOAL_KILLED_S)} (load {load()})"
-    )
-    delays = [d for i, t, d in monitor.backoffs if i >= first_line and t == server.address]
-    if delays:
-        limit = max(delays) + GOAL_BACK_EXTRA_S
+    def finish(self, monitor: Monitor, what: str) -> None:
+        """Stop a monitor and say its peak RSS; a traceback or a bad exit is a fault."""
+        try:
+            peak = peak_rss_mib(monitor.pid)
+        except OSError:  # it is gone already
+            peak = math.nan
+        code = monitor.stop()
         say(
-            f"  all OK again {back:.3f} s after it listened again (judged by {back_judged:.3f} s); "
-            f"the streams' back-off "
-            f"(-v) {min(delays):.1f} to {max(delays):.1f} s over {len(delays)} streams; goal "
-            f"<= back-off + {GOAL_BACK_EXTRA_S:g} s = {limit:.1f} s: {verdict(back <= limit)} "
+            f"  {what}: peak RSS {peak:.1f} MiB; goal <= {GOAL_RSS_MIB:g} MiB: "
+            f"{verdict(peak <= GOAL_RSS_MIB)}; exit code {code}; tracebacks {monitor.tracebacks}"
+        )
+        for line in monitor.problems[:5]:
+            say(f"  said: {line}")
+        if len(monitor.problems) > 5:
+            say(f"  and said {len(monitor.problems) - 5} more lines of that kind")
+        if monitor.tracebacks:
+            self.report.fault(f"{monitor.tracebacks} traceback lines on the monitor's stderr")
+        if code != 0:
+            self.report.fault(f"the monitor exited with {code}")
+
+    # -- measuring ------------------------------------------------------------------------
+
+    def others(self) -> OthersWindow:
+        """What Icinga 2, the servers and this script use while the monitor is measured."""
+        return OthersWindow(
+            {
+                "Icinga 2": [self.api.daemon.process.pid],
+                "the servers": [s.process.pid for s in self.servers.processes if s.process],
+                "this script": [os.getpid()],
+            }
+        )
+
+    def window(self, monitor: Monitor, seconds: float) -> Used:
+        """Sleep ``seconds`` and say what the monitor and the rest used meanwhile."""
+        window, others = CpuWindow(monitor.pid), self.others()
+        time.sleep(seconds)
+        monitor.alive()
+        used = window.used()
+        say(f"  by thread: {used.top()}; meanwhile, of a core: {others.shares()}")
+        return used
+
+    def wait_states(
+        self, monitor: Monitor, host: str, expected: dict[str, int], timeout: float
+    ) -> None:
+        """Wait until Icinga 2 shows each service of ``host`` in its ``expected`` state."""
+
+        def done() -> bool:
+            monitor.alive()
+            return states(self.api, host) == expected
+
+        wait_for(done, timeout, f"{host}'s services in the states expected", 0.1)
+
+    def last_first(
+        self, monitor: Monitor, expected: dict[str, int], since: float
+    ) -> tuple[float, float, str]:
+        """Seconds from ``since`` until the last service in ``expected`` was processed in
+        its expected state by Icinga 2, until the monitor had judged the last one, and
+        how the monitor's judging spread over that time."""
+        found: dict[str, Result] = {}
+
+        def done() -> bool:
+            monitor.alive()
+            for name, state in expected.items():
+                if name not in found:
+                    result = self.results.first(name, since, state)
+                    if result is None:
+                        return False
+                    found[name] = result
+            return True
+
+        wait_for(done, STREAM_GRACE, "the results on the event stream", 0.2)
+        judged = sorted(result.judged - since for result in found.values())
+        spread = ", ".join(
+            f"{share}% by {percentile(judged, share):.2f} s" for share in (25, 50, 75)
+        )
+        processed = max(result.processed for result in found.values()) - since
+        return (
+            processed,
+            judged[-1],
+            f"  judged by the monitor: {spread}, all by {judged[-1]:.2f} s",
+        )
+
+    def wait_matched(self, monitor: Monitor, changes: Sequence[Change]) -> None:
+        """Wait (bounded) until every change has come on Icinga 2's event stream."""
+        pending = list(changes)
+
+        def done() -> bool:
+            nonlocal pending
+            monitor.alive()
+            pending = [c for c in pending if self.results.first(c.name, c.at, c.state) is None]
+            return not pending
+
+        with contextlib.suppress(Abort):
+            wait_for(done, STREAM_GRACE, "changes", 0.5)
+
+    # -- phases ---------------------------------------------------------------------------
+
+    def idle(self, monitor: Monitor) -> None:
+        seconds = self.args.idle
+        phase(f"Idle: {len(self.names)} open streams, no change, no heartbeat due, {seconds:g} s")
+        used = self.window(monitor, seconds)
+        percent = used.cpu / used.wall * 100
+        self.report.idle_cpu_per_s = used.cpu / used.wall
+        say(
+            f"  CPU {used.cpu * 1000:.1f} ms in {used.wall:.1f} s = {percent:.3f}% of one core; "
+            f"goal <= {GOAL_IDLE_PERCENT}%: {verdict(percent <= GOAL_IDLE_PERCENT)} "
             f"(load {load()})"
         )
-    else:
-        say(f"  all OK again {back:.3f} s after it listened again; no back-off seen with -v")
 
+    def changes(self, monitor: Monitor) -> None:
+        args = self.args
+        phase(f"Changes: {args.rate:g} a second for {args.changes_for:g} s, over all services")
+        window, others = CpuWindow(monitor.pid), self.others()
+        made, skipped = drive_changes(
+            self.servers, args.rate, args.changes_for, self.rng, threading.Lock()
+        )
+        used = window.used()
+        shares = others.shares()
+        self.wait_matched(monitor, made)
+        latencies, judged, lost = match(made, self.results)
+        if not latencies:
+            self.report.fault("no change reached Icinga 2")
+            return
+        p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+        self.report.mean_latency_s = statistics.fmean(latencies)
+        met = p50 <= GOAL_P50_MS and p99 <= GOAL_P99_MS
+        say(
+            f"  {len(made)} changes ({skipped} skipped: no service free), told the server -> "
+            f"processed by Icinga 2: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max "
+            f"{max(latencies) * 1000:.1f} ms, mean {self.report.mean_latency_s * 1000:.1f} ms; "
+            f"goal p50 <= {GOAL_P50_MS:g} ms, p99 <= {GOAL_P99_MS:g} ms: {verdict(met)} "
+            f"(load {load()})"
+        )
+        say(
+            f"  of which told -> judged by the monitor: p50 "
+            f"{percentile(judged, 50) * 1000:.1f} ms, p99 {percentile(judged, 99) * 1000:.1f} ms "
+            "(the rest is delivery and Icinga 2)"
+        )
+        say(f"  lost (never in Icinga 2): {lost}")
+        if lost:
+            self.report.fault(f"{lost} changes never reached Icinga 2")
+        idle = self.report.idle_cpu_per_s
+        if idle is not None and made:
+            per_change = (used.cpu - idle * used.wall) * 1000 / len(made)
+            say(
+                f"  CPU {used.cpu * 1000:.0f} ms in {used.wall:.1f} s: {per_change:.3f} ms per "
+                f"change above idle, delivery included (no goal) (load {load()})"
+            )
+        say(f"  by thread: {used.top()}; meanwhile, of a core: {shares}")
 
-def beat_phase(
-    monitor: Monitor,
-    results: Results | None,
-    lines: int,
-    args: argparse.Namespace,
-    report: Report,
-) -> None:
-    sink = "the Icinga 2 API sink" if results is not None else "no sink"
-    phase(f"Heartbeats: --interval {monitor.interval:g}, {sink}, {args.beat_window:g} s")
-    window = CpuWindow(monitor.pid)
-    start = time.time()
-    time.sleep(args.beat_window)
-    monitor.alive()
-    used = window.used()
-    beats = lines * used.wall / monitor.interval
-    idle = (report.idle_cpu_per_s or 0.0) * used.wall
-    per_beat = (used.cpu - idle) * 1000 / beats
-    above = "above idle" if report.idle_cpu_per_s is not None else "(idle not measured)"
-    processed = ""
-    if results is not None:
+    def kill(self, monitor: Monitor) -> None:
+        servers = self.servers
+        index = servers.count - 1
+        server, host, names = servers.processes[index], servers.host(index), servers.names(index)
+        phase(f"Killed server: SIGKILL to {host} ({len(names)} services), then started again")
+        servers.down.add(index)
+        first_line = len(monitor.lines)
+        down = dict.fromkeys(names, CRITICAL)
+        killed_at = time.time()
+        server.kill()
+        self.wait_states(monitor, host, down, 60)
+        server.start()  # every service SERVING again
+        back_at = time.time()
+        servers.down.discard(index)
+        self.wait_states(monitor, host, servers.truth(index), 120)
+        killed, judged, spread = self.last_first(monitor, down, killed_at)
+        self.report.killed_s = killed
+        say(
+            f"  all {len(names)} CRITICAL in Icinga 2 {killed:.3f} s after the kill (judged by "
+            f"{judged:.3f} s); goal <= {GOAL_KILLED_S:g} s: {verdict(killed <= GOAL_KILLED_S)} "
+            f"(load {load()})"
+        )
+        say(spread)
+        back, judged, spread = self.last_first(monitor, servers.truth(index), back_at)
+        delays = [d for i, t, d in monitor.backoffs if i >= first_line and t == server.address]
+        if not delays:
+            say(f"  all OK again {back:.3f} s after it listened again; no back-off seen in -v")
+            say(spread)
+            return
+        limit = max(delays) + GOAL_BACK_EXTRA_S
+        say(
+            f"  all OK again {back:.3f} s after it listened again (judged by {judged:.3f} s); "
+            f"the streams' back-off in -v: {min(delays):.1f} to {max(delays):.1f} s over "
+            f"{len(delays)} streams; goal <= back-off + {GOAL_BACK_EXTRA_S:g} s = {limit:.1f} s: "
+            f"{verdict(back <= limit)} (load {load()})"
+        )
+        say(spread)
+
+    def beats(self, monitor: Monitor, *, sink: bool) -> None:
+        seconds, lines = self.args.beat_window, len(self.names)
+        where = "the Icinga 2 API sink" if sink else "no sink"
+        phase(f"Heartbeats: --interval {monitor.interval:g}, {where}, {seconds:g} s")
+        start = time.time()
+        used = self.window(monitor, seconds)
+        beats = lines * used.wall / monitor.interval
+        idle = self.report.idle_cpu_per_s
+        per_beat = (used.cpu - (idle or 0.0) * used.wall) * 1000 / beats
+        above = "above idle" if idle is not None else "(idle not measured)"
+        say(f"  CPU {used.cpu * 1000:.0f} ms in {used.wall:.1f} s, {beats:.0f} heartbeats run")
+        if not sink:
+            say(f"  {per_beat:.3f} ms of CPU per heartbeat {above}, without a sink (load {load()})")
+            if self.report.beat_ms is not None:
+                say(
+                    f"  so delivering a heartbeat to the Icinga 2 API costs about "
+                    f"{self.report.beat_ms - per_beat:.3f} ms of the monitor's CPU"
+                )
+            return
         end = time.time()
-        results.caught_up(end, monitor)
-        processed = f", {results.processed_between(start, end)} results processed by Icinga 2"
-    say(f"  CPU {used.cpu * 1000:.0f} ms in {used.wall:.1f} s, {beats:.0f} heartbeats{processed}")
-    say(f"  by thread: {used.top()}")
-    if results is not None:
-        report.beat_ms = per_beat
+        self.results.caught_up(end, monitor)
+        processed = self.results.processed_between(start, end)
+        self.report.beat_ms = per_beat
         say(
             f"  {per_beat:.3f} ms of CPU per heartbeat {above}, delivery included; goal <= "
             f"{GOAL_BEAT_MS} ms: {verdict(per_beat <= GOAL_BEAT_MS)} (load {load()})"
         )
-    else:
-        report.beat_ms_plain = per_beat
-        say(f"  {per_beat:.3f} ms of CPU per heartbeat {above}, without a sink (load {load()})")
-        if report.beat_ms is not None:
+        say(f"  Icinga 2 processed {processed} results meanwhile")
+        if processed < 0.9 * beats:
             say(
-                f"  so delivering a heartbeat to the Icinga 2 API costs about "
-                f"{report.beat_ms - per_beat:.3f} ms of the monitor's CPU"
+                "  so Icinga 2 fell behind: the sink keeps the latest result per service and "
+                "sent fewer, which makes the delivery's share here too small"
             )
 
-
-def freeze_phase(
-    monitor: Monitor,
-    results: Results,
-    servers: Servers,
-    api: Icinga2Api,
-    args: argparse.Namespace,
-) -> None:
-    index = 0
-    server, host, names = servers.processes[index], servers.host(index), servers.names(index)
-    # The fleet keeps each line's deadlines within half an interval.
-    deadline = min(args.rpc_timeout, monitor.interval / 2)
-    goal = monitor.interval + deadline
-    phase(f"Frozen server: SIGSTOP to {host} ({len(names)} services), then SIGCONT")
-    down = dict.fromkeys(names, CRITICAL)
-    frozen_at = time.time()
-    server.freeze()
-    try:
-        wait_states(api, host, down, goal + 60, monitor)
-        frozen, judged = last_first(results, down, frozen_at, monitor)
-    finally:
-        server.thaw()
-    thawed_at = time.time()
-    say(
-        f"  all {len(names)} CRITICAL in Icinga 2 {frozen:.3f} s after the freeze (judged by "
-        f"the monitor by {judged:.3f} s); goal <= "
-        f"the interval {monitor.interval:g} s + the RPC deadline {deadline:g} s = {goal:g} s: "
-        f"{verdict(frozen <= goal)} (load {load()})"
-    )
-    wait_states(api, host, servers.truth(index), 120, monitor)
-    thawed, judged = last_first(results, servers.truth(index), thawed_at, monitor)
-    say(
-        f"  all as before again {thawed:.3f} s after the thaw (judged by {judged:.3f} s; no "
-        f"goal) (load {load()})"
-    )
-
-
-def soak_phase(
-    monitor: Monitor,
-    results: Results,
-    servers: Servers,
-    api: Icinga2Api,
-    args: argparse.Namespace,
-    report: Report,
-    rng: random.Random,
-) -> None:
-    phase(
-        f"Soak: {args.soak:g} s, {args.rate:g} changes a second, a server restarted every "
-        f"{args.restart_every:g} s, --interval {monitor.interval:g}"
-    )
-    lock = threading.Lock()
-    samples = [(0.0, rss_mib(monitor.pid), open_fds(monitor.pid))]
-    restarts: list[tuple[int, float]] = []
-    stop = threading.Event()
-    started = time.monotonic()
-
-    def restart_and_sample() -> None:
-        next_restart = started + args.restart_every
-        next_sample = started + args.sample_every
-        turn = 0
-        while not stop.wait(0.05):
-            now = time.monotonic()
-            if now >= next_sample:
-                samples.append((now - started, rss_mib(monitor.pid), open_fds(monitor.pid)))
-                next_sample += args.sample_every
-            if now >= next_restart:
-                index = turn % servers.count
-                turn += 1
-                with lock:
-                    servers.down.add(index)
-                restarts.append((index, time.time()))
-                servers.processes[index].restart()
-                with lock:
-                    servers.down.discard(index)
-                    servers.restarted_at[index] = time.monotonic()
-                next_restart += args.restart_every
-
-    helper = threading.Thread(target=restart_and_sample, name="soak", daemon=True)
-    helper.start()
-    try:
-        changes, _ = drive_changes(servers, args.rate, args.soak, rng, lock)
-    finally:
-        stop.set()
-        helper.join(60)
-    ended = time.monotonic()
-    monitor.alive()
-    samples.append((time.monotonic() - started, rss_mib(monitor.pid), open_fds(monitor.pid)))
-    # A change whose server was killed soon after may never show: the kill supersedes it.
-    kept = [
-        change
-        for change in changes
-        if not any(
-            change.name.startswith(servers.host(index) + "!") and 0 <= at - change.at < 5
-            for index, at in restarts
+    def freeze(self, monitor: Monitor) -> None:
+        servers = self.servers
+        index = 0
+        server, host, names = servers.processes[index], servers.host(index), servers.names(index)
+        # The fleet keeps each line's deadlines within half an interval.
+        deadline = min(self.args.rpc_timeout, monitor.interval / 2)
+        goal = monitor.interval + deadline
+        phase(f"Frozen server: SIGSTOP to {host} ({len(names)} services), then SIGCONT")
+        down = dict.fromkeys(names, CRITICAL)
+        frozen_at = time.time()
+        server.freeze()
+        try:
+            self.wait_states(monitor, host, down, goal + 60)
+            frozen, judged, spread = self.last_first(monitor, down, frozen_at)
+        finally:
+            server.thaw()
+        thawed_at = time.time()
+        say(
+            f"  all {len(names)} CRITICAL in Icinga 2 {frozen:.3f} s after the freeze (judged "
+            f"by {judged:.3f} s); goal <= the interval {monitor.interval:g} s + the RPC deadline "
+            f"{deadline:g} s = {goal:g} s: {verdict(frozen <= goal)} (load {load()})"
         )
-    ]
-    wait_matched(kept, results, monitor)
-    latencies, _, lost = match(kept, results)
-    truth = servers.truth()
-    wrong: dict[str, int] = {}
+        say(spread)
+        self.wait_states(monitor, host, servers.truth(index), 120)
+        thawed, judged, spread = self.last_first(monitor, servers.truth(index), thawed_at)
+        say(
+            f"  all as before again {thawed:.3f} s after the thaw (judged by {judged:.3f} s; "
+            f"no goal) (load {load()})"
+        )
+        say(spread)
 
-    def right() -> bool:
-        nonlocal wrong
+    def soak(self, monitor: Monitor) -> None:
+        args, servers = self.args, self.servers
+        phase(
+            f"Soak: {args.soak:g} s, {args.rate:g} changes a second, a server restarted every "
+            f"{args.restart_every:g} s, --interval {monitor.interval:g}"
+        )
+        lock = threading.Lock()
+        samples = [(0.0, rss_mib(monitor.pid), open_fds(monitor.pid))]
+        restarts: list[tuple[int, float]] = []
+        stop = threading.Event()
+        started = time.monotonic()
+
+        def restart_and_sample() -> None:
+            next_restart = started + args.restart_every
+            next_sample = started + args.sample_every
+            while not stop.wait(0.05):
+                now = time.monotonic()
+                if now >= next_sample:
+                    samples.append((now - started, rss_mib(monitor.pid), open_fds(monitor.pid)))
+                    next_sample += args.sample_every
+                if now >= next_restart:
+                    index = len(restarts) % servers.count
+                    with lock:
+                        servers.down.add(index)
+                    restarts.append((index, time.time()))
+                    servers.processes[index].restart()
+                    with lock:
+                        servers.down.discard(index)
+                        servers.restarted_at[index] = time.monotonic()
+                    next_restart += args.restart_every
+
+        helper = threading.Thread(target=restart_and_sample, name="soak", daemon=True)
+        helper.start()
+        try:
+            made, _ = drive_changes(servers, args.rate, args.soak, self.rng, lock)
+        finally:
+            stop.set()
+            helper.join(60)
+        ended = time.monotonic()
         monitor.alive()
-        found = states(api)
-        wrong = {name: state for name, state in truth.items() if found.get(name) != state}
-        return not wrong
+        samples.append((ended - started, rss_mib(monitor.pid), open_fds(monitor.pid)))
+        # A change whose server is killed soon after may never show: the kill supersedes it.
+        kept = [
+            change
+            for change in made
+            if not any(
+                change.name.startswith(servers.host(index) + "!") and 0 <= at - change.at < 5
+                for index, at in restarts
+            )
+        ]
+        self.wait_matched(monitor, kept)
+        latencies, _, lost = match(kept, self.results)
+        wrong = self._final_states(monitor)
+        growth = samples[-1][1] - samples[0][1]
+        fds = [count for _, _, count in samples]
+        if latencies:
+            say(
+                f"  {len(made)} changes, {len(restarts)} restarts; latency p50 "
+                f"{percentile(latencies, 50) * 1000:.1f} ms, p99 "
+                f"{percentile(latencies, 99) * 1000:.1f} ms over the {len(kept)} changes not "
+                f"followed by their server's kill within 5 s; lost {lost} (load {load()})"
+            )
+        else:
+            say(f"  {len(made)} changes, {len(restarts)} restarts; lost {lost}")
+        say(
+            f"  RSS {samples[0][1]:.1f} -> {samples[-1][1]:.1f} MiB (max "
+            f"{max(s[1] for s in samples):.1f}), grew {growth:.1f} MiB; goal <= "
+            f"{GOAL_SOAK_RSS_MIB:g} MiB: {verdict(growth <= GOAL_SOAK_RSS_MIB)}"
+        )
+        say(
+            f"  open descriptors {fds[0]} -> {fds[-1]} (min {min(fds)}, max {max(fds)}); "
+            f"goal flat: {verdict(fds[-1] <= fds[0])}"
+        )
+        right = len(self.names) - len(wrong)
+        say(
+            f"  final states: {right} of {len(self.names)} right in Icinga 2 (checked "
+            f"{time.monotonic() - ended:.1f} s after the last change); mismatches {len(wrong)}"
+        )
+        say(
+            f"  samples (s/RSS MiB/fds): {', '.join(f'{t:.0f}/{r:.1f}/{n}' for t, r, n in samples)}"
+        )
+        if lost:
+            self.report.fault(f"{lost} changes of the soak never reached Icinga 2")
+        if wrong:
+            shown = ", ".join(f"{name} is {state}" for name, state in list(wrong.items())[:5])
+            self.report.fault(f"{len(wrong)} services wrong in Icinga 2 at the end, e.g. {shown}")
 
-    with contextlib.suppress(Abort):
-        wait_for(right, 60, "the final states", 0.5)
-    growth = samples[-1][1] - samples[0][1]
-    fds = [count for _, _, count in samples]
-    say(
-        f"  {len(changes)} changes, {len(restarts)} restarts; latency p50 "
-        f"{percentile(latencies, 50) * 1000:.1f} ms, p99 {percentile(latencies, 99) * 1000:.1f} "
-        f"ms over the {len(kept)} changes not followed by their server's kill within 5 s; "
-        f"lost {lost} (load {load()})"
-        if latencies
-        else f"  {len(changes)} changes, {len(restarts)} restarts; lost {lost}"
-    )
-    say(
-        f"  RSS {samples[0][1]:.1f} -> {samples[-1][1]:.1f} MiB (max "
-        f"{max(s[1] for s in samples):.1f}), grew {growth:.1f} MiB; goal <= "
-        f"{GOAL_SOAK_RSS_MIB:g} MiB: {verdict(growth <= GOAL_SOAK_RSS_MIB)}"
-    )
-    say(
-        f"  open descriptors {fds[0]} -> {fds[-1]} (min {min(fds)}, max {max(fds)}); goal flat: "
-        f"{verdict(fds[-1] <= fds[0])}"
-    )
-    say(
-        f"  final states: {len(truth) - len(wrong)} of {len(truth)} right in Icinga 2 "
-        f"(checked {time.monotonic() - ended:.1f} s after the last change); mismatches {len(wrong)}"
-    )
-    say(f"  samples (s, RSS MiB, fds): {', '.join(f'{t:.0f}/{r:.1f}/{n}' for t, r, n in samples)}")
-    if lost:
-        report.fault(f"{lost} changes of the soak never reached Icinga 2")
-    if wrong:
-        shown = ", ".join(f"{name} is {state}" for name, state in list(wrong.items())[:5])
-        report.fault(f"{len(wrong)} services wrong in Icinga 2 at the end, e.g. {shown}")
+    def _final_states(self, monitor: Monitor) -> dict[str, int]:
+        """The services whose state in Icinga 2 is not their server's, once it settled
+        (or after a minute)."""
+        truth = self.servers.truth()
+        wrong: dict[str, int] = {}
 
+        def right() -> bool:
+            nonlocal wrong
+            monitor.alive()
+            found = states(self.api)
+            wrong = {
+                name: found.get(name, -1)
+                for name, state in truth.items()
+                if found.get(name) != state
+            }
+            return not wrong
 
-# -- the comparison ------------------------------------------------------------------------
+        with contextlib.suppress(Abort):
+            wait_for(right, 60, "the final states", 0.5)
+        return wrong
+
+    # -- the comparison -------------------------------------------------------------------
+
+    def compare(self) -> None:
+        """CPU a minute and mean time to detect, for every service checked once a minute."""
+        lines = len(self.names)
+        address = self.servers.processes[0].address
+        interval = COMPARE_INTERVAL
+        phase(f"Comparison: {lines} services, each checked every {interval:g} s")
+        rows: list[tuple[str, float, str]] = []
+        half = f"{interval / 2:g} s (half the interval)"
+        rounds = self.args.compare_rounds
+        plugin = process_cpu([PLUGIN, "-H", address, "-s", "svc0"], rounds, (0, 2))
+        say(f"  check_grpc_health: {plugin * 1000:.1f} ms of CPU a process (load {load()})")
+        rows.append(("check_grpc_health, a process per check", plugin * lines, half))
+        if self.args.go_probe:
+            go = process_cpu(
+                [self.args.go_probe, f"-addr={address}", "-service=svc0"], rounds * 5, (0, 4)
+            )
+            say(f"  Go grpc_health_probe: {go * 1000:.2f} ms of CPU a process (load {load()})")
+            rows.append(("Go grpc_health_probe, a process per check", go * lines, half))
+        fleet = [FLEET, "-q", "-t", "30", str(self.path)]
+        api = self.api
+        sink = ["--icinga2-api", api.url, "--icinga2-user", api.user, "--icinga2-ca"]
+        sink += [str(api.ca_file), "--icinga2-password-file", str(api.password_file)]
+        for label, argv in (("", fleet), (", Icinga 2 API sink", [*fleet, *sink])):
+            used = process_cpu(argv, 3, (0, 1, 2))
+            say(
+                f"  check_grpc_health_fleet{label}: {used:.2f} s of CPU for {lines} lines, "
+                f"{used * 1000 / lines:.3f} ms a line (load {load()})"
+            )
+            rows.append((f"check_grpc_health_fleet, one run a minute{label}", used, half))
+        watching = self._watching_a_minute()
+        latency = self.report.mean_latency_s
+        detect = "not measured" if latency is None else f"{latency * 1000:.1f} ms (mean latency)"
+        rows.append(("check_grpc_health_fleet --watch, Icinga 2 API sink", watching, detect))
+        say(f"  {'way':<60} {'CPU s/min':>10} {'cores':>6}  mean time to detect")
+        for label, cpu, detect in rows:
+            say(f"  {label:<60} {cpu:10.1f} {cpu / interval:6.3f}  {detect}")
+        if self.report.killed_s is not None:
+            say(f"  (a killed server: all its services CRITICAL in {self.report.killed_s:.2f} s)")
+
+    def _watching_a_minute(self) -> float:
+        """The monitor's CPU over one whole interval of :data:`COMPARE_INTERVAL`, after a
+        first interval in which the start's heartbeats end."""
+        monitor = self.start(COMPARE_INTERVAL)
+        try:
+            time.sleep(COMPARE_INTERVAL)
+            say(f"  measuring the watching fleet over {COMPARE_INTERVAL:g} s (load {load()})")
+            used = self.window(monitor, COMPARE_INTERVAL)
+            say(
+                f"  the watching fleet: {used.cpu:.2f} s of CPU in {used.wall:.1f} s, "
+                f"{used.cpu * 1000 / len(self.names):.3f} ms a line (load {load()})"
+            )
+        finally:
+            self.finish(monitor, "comparison monitor")
+        return used.cpu * COMPARE_INTERVAL / used.wall
 
 
 def process_cpu(argv: Sequence[str], rounds: int, codes: Iterable[int] = (0,)) -> float:
@@ -549,180 +673,70 @@ def process_cpu(argv: Sequence[str], rounds: int, codes: Iterable[int] = (0,)) -
     return statistics.median(samples)
 
 
-def compare(
-    servers: Servers, api: Icinga2Api, path: Path, args: argparse.Namespace, report: Report
-) -> None:
-    lines = servers.count * servers.services
-    address = servers.processes[0].address
-    interval = 60.0
-    phase(f"Comparison: {lines} services, each checked every {interval:g} s")
-    rows: list[tuple[str, float, str]] = []
-    plugin = process_cpu([PLUGIN, "-H", address, "-s", "svc0"], args.compare_rounds, (0, 2))
-    say(f"  check_grpc_health: {plugin * 1000:.1f} ms of CPU per process (load {load()})")
-    half = f"{interval / 2:g} s (half the interval)"
-    rows.append(("check_grpc_health, a process per check", plugin * lines, half))
-    if args.go_probe:
-        go = process_cpu(
-            [args.go_probe, f"-addr={address}", "-service=svc0"], args.compare_rounds * 5, (0, 4)
-        )
-        say(f"  Go grpc_health_probe: {go * 1000:.2f} ms of CPU per process (load {load()})")
-        rows.append(("Go grpc_health_probe, a process per check", go * lines, half))
-    fleet = [FLEET, "-q", "-t", "30", str(path)]
-    sink = ["--icinga2-api", api.url, "--icinga2-user", api.user]
-    sink += ["--icinga2-password-file", str(api.password_file), "--icinga2-ca", str(api.ca_file)]
-    for label, argv in (("", fleet), (", Icinga 2 API sink", [*fleet, *sink])):
-        used = process_cpu(argv, 3, (0, 1, 2))
-        say(
-            f"  check_grpc_health_fleet{label}: {used:.2f} s of CPU for {lines} lines, "
-            f"{used * 1000 / lines:.3f} ms a line (load {load()})"
-        )
-        rows.append((f"check_grpc_health_fleet, one run a minute{label}", used, half))
-    if report.idle_cpu_per_s is not None and report.beat_ms is not None:
-        watching = report.idle_cpu_per_s * interval + lines * report.beat_ms / 1000
-        latency = report.mean_latency_s
-        detect = "-" if latency is None else f"{latency * 1000:.1f} ms (mean change latency)"
-        rows.append(("check_grpc_health_fleet --watch, Icinga 2 API sink", watching, detect))
-    say(f"  {'way':<58} {'CPU s/min':>10} {'cores':>6}  mean time to detect")
-    for label, cpu, detect in rows:
-        say(f"  {label:<58} {cpu:10.1f} {cpu / interval:6.3f}  {detect}")
-    if report.killed_s is not None:
-        say(f"  (a killed server's services were CRITICAL in Icinga 2 {report.killed_s:.2f} s on)")
+# -- the run -------------------------------------------------------------------------------
 
 
-# -- the whole run -------------------------------------------------------------------------
-
-
-def finish(monitor: Monitor, report: Report, what: str) -> None:
-    """Stop a monitor and say its peak RSS; a traceback or a bad exit is a fault."""
-    try:
-        peak = peak_rss_mib(monitor.pid)
-    except OSError:  # it is gone already
-        peak = math.nan
-    code = monitor.stop()
-    say(
-        f"  {what}: peak RSS {peak:.1f} MiB; goal <= {GOAL_RSS_MIB:g} MiB: "
-        f"{verdict(peak <= GOAL_RSS_MIB)}; exit code {code}; tracebacks {monitor.tracebacks}"
-    )
-    for line in monitor.problems[:5]:
-        say(f"  said: {line}")
-    if len(monitor.problems) > 5:
-        say(f"  and said {len(monitor.problems) - 5} more lines of that kind")
-    if monitor.tracebacks:
-        report.fault(f"{monitor.tracebacks} traceback lines on the monitor's standard error")
-    if code != 0:
-        report.fault(f"the monitor exited with {code}")
-
-
-class Setting(NamedTuple):
-    """What every monitor run shares."""
-
-    servers: Servers
-    names: list[str]
-    api: Icinga2Api
-    results: Results
-    path: Path
-    args: argparse.Namespace
-    report: Report
-    rng: random.Random
-
-    def start(self, interval: float, *, sink: bool = True) -> tuple[Monitor, float]:
-        """A monitor, and the seconds until a first result of every service."""
-        where = "the Icinga 2 API sink" if sink else "no sink"
-        phase(f"Start-up: --interval {interval:g}, {where}")
-        monitor = Monitor(self.path, interval, self.api if sink else None)
-        timeout = 60 + len(self.names) * 0.02
-        try:
-            took = start_up(monitor, self.results if sink else None, self.names, timeout)
-        except BaseException:
-            monitor.stop()
-            raise
-        seen = "services in Icinga 2" if sink else "lines"
-        say(f"  a first result of all {len(self.names)} {seen} after {took:.2f} s")
-        return monitor, took
-
-
-def watching(setting: Setting) -> None:
+def watching(bench: Bench) -> None:
     """Idle, changes and a killed server, with no heartbeat due."""
-    monitor, _ = setting.start(3600)
-    servers, results, report = setting.servers, setting.results, setting.report
+    monitor = bench.start(3600)
     try:
-        settle(monitor, results, 6.0, 60)
-        idle_cpu(monitor, setting.args.idle, len(setting.names), report)
-        changes_phase(monitor, results, servers, setting.args, report, setting.rng)
-        kill_phase(monitor, results, servers, setting.api, report)
+        bench.settle(monitor, 6.0, 60)
+        bench.idle(monitor)
+        bench.changes(monitor)
+        bench.kill(monitor)
     finally:
-        finish(monitor, report, "first monitor")
+        bench.finish(monitor, "first monitor")
 
 
-def heartbeats(setting: Setting) -> None:
+def heartbeats(bench: Bench) -> None:
     """Heartbeats with and without the sink, and a frozen server."""
-    args, results, report = setting.args, setting.results, setting.report
-    monitor, _ = setting.start(args.beat_interval)
-    try:
-        settle(monitor, None, 2.0, 10)
-        beat_phase(monitor, results, len(setting.names), args, report)
-        freeze_phase(monitor, results, setting.servers, setting.api, args)
-    finally:
-        finish(monitor, report, "second monitor")
-    monitor, _ = setting.start(args.beat_interval, sink=False)
+    monitor = bench.start(bench.args.beat_interval)
     try:
         time.sleep(2.0)
-        beat_phase(monitor, None, len(setting.names), args, report)
+        bench.beats(monitor, sink=True)
+        bench.freeze(monitor)
     finally:
-        finish(monitor, report, "third monitor")
-
-
-def soak(setting: Setting) -> None:
-    monitor, _ = setting.start(setting.args.soak_interval)
+        bench.finish(monitor, "second monitor")
+    monitor = bench.start(bench.args.beat_interval, sink=False)
     try:
-        settle(monitor, setting.results, 6.0, 30)
-        soak_phase(
-            monitor,
-            setting.results,
-            setting.servers,
-            setting.api,
-            setting.args,
-            setting.report,
-            setting.rng,
-        )
+        time.sleep(2.0)
+        bench.beats(monitor, sink=False)
     finally:
-        finish(monitor, setting.report, "soak monitor")
+        bench.finish(monitor, "third monitor")
 
 
-def run(args: argparse.Namespace, tmp: Path, report: Report) -> None:
+def soak(bench: Bench) -> None:
+    monitor = bench.start(bench.args.soak_interval)
+    try:
+        bench.settle(monitor, 6.0, 30)
+        bench.soak(monitor)
+    finally:
+        bench.finish(monitor, "soak monitor")
+
+
+def run(args: argparse.Namespace, tmp: Path) -> Report:
     lines = args.servers * args.services
     say(
         f"{args.servers} servers x {args.services} services = {lines} lines, each server in a "
         f"process of its own; python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
         f"load {load()}"
     )
-    servers = Servers(args.servers, args.services)
-    names = servers.names()
-    try:
-        api = start_icinga2_api(tmp / "icinga2", services=names)
-    except BaseException:
-        servers.stop()
-        raise
-    results = Results(api)
-    path = tmp / "fleet.txt"
-    path.write_text(servers.fleet_text(args.rpc_timeout))
-    setting = Setting(servers, names, api, results, path, args, report, random.Random(args.seed))
+    bench = Bench(args, tmp)
     parts = args.only or PARTS
     try:
         if "watching" in parts:
-            watching(setting)
+            watching(bench)
         if "heartbeats" in parts:
-            heartbeats(setting)
+            heartbeats(bench)
         if args.soak and "soak" in parts:
-            soak(setting)
+            soak(bench)
         if args.compare and "compare" in parts:
-            compare(servers, api, path, args, report)
+            bench.compare()
+    except Abort as error:
+        bench.report.fault(str(error))
     finally:
-        if results.ended:
-            report.fault(results.ended)
-        results.close()
-        servers.stop()
-        stop_icinga2_api(api)
+        bench.close()
+    return bench.report
 
 
 def main() -> int:
@@ -756,12 +770,8 @@ def main() -> int:
     if shutil.which("icinga2") is None and not Path("/usr/sbin/icinga2").exists():
         print("bench/monitor.py needs Icinga 2 (apt-get install icinga2)", file=sys.stderr)
         return 1
-    report = Report()
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            run(args, Path(tmp), report)
-        except Abort as error:
-            report.fault(str(error))
+        report = run(args, Path(tmp))
     say(f"\nfaults: {len(report.faults)}")
     return 1 if report.faults else 0
 

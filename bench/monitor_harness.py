@@ -129,6 +129,46 @@ class CpuWindow:
         return Used(cpu, wall, by_name)
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (Icinga 2 runs its daemon under an umbrella)."""
+    found = [pid]
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+            for child in children:
+                found += _tree(int(child))
+    return found
+
+
+class OthersWindow:
+    """CPU seconds that groups of processes (with their children) use within a window:
+    what else ran on the machine's two cores while the monitor was measured."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        self.started = time.monotonic()
+        self.groups = {name: self._cpu(pids) for name, pids in groups.items()}
+        self.pids = groups
+
+    @staticmethod
+    def _cpu(pids: list[int]) -> dict[int, float]:
+        found = {}
+        for pid in pids:
+            for one in _tree(pid):
+                with contextlib.suppress(OSError):
+                    found[one] = _process_cpu(one)
+        return found
+
+    def shares(self) -> str:
+        """``name N% of a core`` for each group, since the start."""
+        wall = time.monotonic() - self.started
+        said = []
+        for name, before in self.groups.items():
+            now = self._cpu(self.pids[name])
+            used = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+            said.append(f"{name} {used / wall * 100:.0f}%")
+        return ", ".join(said)
+
+
 def _status_kib(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
