@@ -7,7 +7,9 @@ service, and delivers to a real Icinga 2 (the Debian package, through the test h
 in tests/support/daemons) over its API. Each phase prints its figures beside the goal:
 
 - start-up: until Icinga 2 has a first result of every service;
-- idle CPU, with ``--interval 3600`` so that no heartbeat is due;
+- idle CPU, with an ``--interval`` of a week, so that hardly a heartbeat is due (the
+  schedule spreads each line's first one over the first interval: at 3600 s, 10,000
+  lines would still run about 3 a second);
 - changes at ``--rate`` a second, spread over the services: from the moment the bench
   tells a server to flip a service to the moment Icinga 2 processed the new state
   (p50, p99, max, and changes that never arrived);
@@ -76,6 +78,7 @@ from monitor_harness import (
     Result,
     Results,
     Servers,
+    bare_streams,
     drive_changes,
     load,
     open_fds,
@@ -87,12 +90,16 @@ from monitor_harness import (
     wait_for,
 )
 
+from check_grpc_health.monitor.backoff import BASE, CAP, FACTOR, JITTER
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from monitor_harness import Used
 
 PLUGIN = str(BIN / "check_grpc_health")
+#: As the monitor: at most this many streams on one connection.
+STREAMS_PER_CONNECTION = 100
 #: The parts of a run, each with monitors of its own.
 PARTS = ("watching", "heartbeats", "soak", "compare")
 
@@ -236,8 +243,9 @@ class Bench:
             if self.results.count != count:
                 count, since = self.results.count, time.monotonic()
 
-    def finish(self, monitor: Monitor, what: str) -> None:
-        """Stop a monitor and say its peak RSS; a traceback or a bad exit is a fault."""
+    def finish(self, monitor: Monitor, what: str) -> float:
+        """Stop a monitor and say its peak RSS (returned); a traceback or a bad exit is a
+        fault."""
         try:
             peak = peak_rss_mib(monitor.pid)
         except OSError:  # it is gone already
@@ -255,6 +263,7 @@ class Bench:
             self.report.fault(f"{monitor.tracebacks} traceback lines on the monitor's stderr")
         if code != 0:
             self.report.fault(f"the monitor exited with {code}")
+        return peak
 
     # -- measuring ------------------------------------------------------------------------
 
@@ -265,7 +274,8 @@ class Bench:
                 "Icinga 2": [self.api.daemon.process.pid],
                 "the servers": [s.process.pid for s in self.servers.processes if s.process],
                 "this script": [os.getpid()],
-            }
+            },
+            trees=frozenset({"Icinga 2"}),
         )
 
     def window(self, monitor: Monitor, seconds: float) -> Used:
@@ -279,14 +289,21 @@ class Bench:
 
     def wait_states(
         self, monitor: Monitor, host: str, expected: dict[str, int], timeout: float
-    ) -> None:
-        """Wait until Icinga 2 shows each service of ``host`` in its ``expected`` state."""
+    ) -> int:
+        """Wait until Icinga 2 shows each service of ``host`` in its ``expected`` state;
+        how many were not, when the time ran out first."""
+        wrong = len(expected)
 
         def done() -> bool:
+            nonlocal wrong
             monitor.alive()
-            return states(self.api, host) == expected
+            found = states(self.api, host)
+            wrong = sum(1 for name, state in expected.items() if found.get(name) != state)
+            return wrong == 0
 
-        wait_for(done, timeout, f"{host}'s services in the states expected", 0.1)
+        with contextlib.suppress(Abort):
+            wait_for(done, timeout, f"{host}'s services", 0.1)
+        return wrong
 
     def last_first(
         self, monitor: Monitor, expected: dict[str, int], since: float
@@ -335,7 +352,10 @@ class Bench:
 
     def idle(self, monitor: Monitor) -> None:
         seconds = self.args.idle
-        phase(f"Idle: {len(self.names)} open streams, no change, no heartbeat due, {seconds:g} s")
+        phase(f"Idle: {len(self.names)} open streams, no change, {seconds:g} s")
+        # The schedule spreads each line's first heartbeat over the first interval.
+        due = len(self.names) * seconds / monitor.interval
+        say(f"  heartbeats due meanwhile: about {due:.1f} (--interval {monitor.interval:g})")
         used = self.window(monitor, seconds)
         percent = used.cpu / used.wall * 100
         self.report.idle_cpu_per_s = used.cpu / used.wall
@@ -386,6 +406,31 @@ class Bench:
             )
         say(f"  by thread: {used.top()}; meanwhile, of a core: {shares}")
 
+    def floor(self, monitor_peak: float) -> None:
+        """What grpcio alone holds for as many Watch streams, in a process of its own."""
+        phase("Memory floor: a bare grpc.aio Watch stream per service, in a process of its own")
+        addresses = ",".join(server.address for server in self.servers.processes)
+        argv = [sys.executable, __file__, "--bare-streams", addresses]
+        argv += ["--services", str(self.servers.services)]
+        process = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=CHILD_ENV
+        )
+        assert process.stdout is not None
+        assert process.stdin is not None
+        try:
+            words = process.stdout.readline().split()
+        finally:
+            process.stdin.close()
+            process.wait(30)
+        if len(words) != 2:
+            self.report.fault("the bare streams did not start")
+            return
+        floor = float(words[1])
+        say(
+            f"  {words[0]} streams, {STREAMS_PER_CONNECTION} to a connection: RSS {floor:.1f} MiB, "
+            f"against the monitor's peak {monitor_peak:.1f} MiB (load {load()})"
+        )
+
     def kill(self, monitor: Monitor) -> None:
         servers = self.servers
         index = servers.count - 1
@@ -396,33 +441,44 @@ class Bench:
         down = dict.fromkeys(names, CRITICAL)
         killed_at = time.time()
         server.kill()
-        self.wait_states(monitor, host, down, 60)
+        missing = self.wait_states(monitor, host, down, 60)
         server.start()  # every service SERVING again
         back_at = time.time()
         servers.down.discard(index)
-        self.wait_states(monitor, host, servers.truth(index), 120)
-        killed, judged, spread = self.last_first(monitor, down, killed_at)
-        self.report.killed_s = killed
-        say(
-            f"  all {len(names)} CRITICAL in Icinga 2 {killed:.3f} s after the kill (judged by "
-            f"{judged:.3f} s); goal <= {GOAL_KILLED_S:g} s: {verdict(killed <= GOAL_KILLED_S)} "
-            f"(load {load()})"
-        )
-        say(spread)
-        back, judged, spread = self.last_first(monitor, servers.truth(index), back_at)
-        delays = [d for i, t, d in monitor.backoffs if i >= first_line and t == server.address]
-        if not delays:
-            say(f"  all OK again {back:.3f} s after it listened again; no back-off seen in -v")
+        if missing:
+            say(f"  {missing} of {len(names)} not CRITICAL in Icinga 2 60 s after the kill: MISSED")
+            self.report.fault(f"{missing} services of a killed server never read CRITICAL")
+        else:
+            killed, judged, spread = self.last_first(monitor, down, killed_at)
+            self.report.killed_s = killed
+            say(
+                f"  all {len(names)} CRITICAL in Icinga 2 {killed:.3f} s after the kill (judged "
+                f"by {judged:.3f} s); goal <= {GOAL_KILLED_S:g} s: "
+                f"{verdict(killed <= GOAL_KILLED_S)} (load {load()})"
+            )
             say(spread)
+        missing = self.wait_states(monitor, host, servers.truth(index), 120)
+        if missing:
+            say(f"  {missing} of {len(names)} not OK again 120 s after the restart: MISSED")
+            self.report.fault(f"{missing} services of a restarted server never read OK again")
             return
-        limit = max(delays) + GOAL_BACK_EXTRA_S
+        back, judged, spread = self.last_first(monitor, servers.truth(index), back_at)
+        step = backoff_step(back_at - killed_at)
+        limit = step * (1 + JITTER) + GOAL_BACK_EXTRA_S
         say(
-            f"  all OK again {back:.3f} s after it listened again (judged by {judged:.3f} s); "
-            f"the streams' back-off in -v: {min(delays):.1f} to {max(delays):.1f} s over "
-            f"{len(delays)} streams; goal <= back-off + {GOAL_BACK_EXTRA_S:g} s = {limit:.1f} s: "
+            f"  all OK again {back:.3f} s after it listened again (judged by {judged:.3f} s), "
+            f"{back_at - killed_at:.2f} s after the kill; the back-off's step then: {step:.2f} s "
+            f"(+-{JITTER:.0%}); goal <= back-off + {GOAL_BACK_EXTRA_S:g} s = {limit:.2f} s: "
             f"{verdict(back <= limit)} (load {load()})"
         )
         say(spread)
+        delays = [d for i, t, d in monitor.backoffs if i >= first_line and t == server.address]
+        if delays:
+            say(
+                f"  -v: {len(delays)} streams broke and said they would open again in "
+                f"{min(delays):.1f} to {max(delays):.1f} s; after that they wait for the "
+                "connection, whose own back-off -v does not show"
+            )
 
     def beats(self, monitor: Monitor, *, sink: bool) -> None:
         seconds, lines = self.args.beat_window, len(self.names)
@@ -465,23 +521,43 @@ class Bench:
         # The fleet keeps each line's deadlines within half an interval.
         deadline = min(self.args.rpc_timeout, monitor.interval / 2)
         goal = monitor.interval + deadline
+        limit = goal + 60
         phase(f"Frozen server: SIGSTOP to {host} ({len(names)} services), then SIGCONT")
         down = dict.fromkeys(names, CRITICAL)
         frozen_at = time.time()
         server.freeze()
         try:
-            self.wait_states(monitor, host, down, goal + 60)
-            frozen, judged, spread = self.last_first(monitor, down, frozen_at)
+            missing = self.wait_states(monitor, host, down, limit)
         finally:
             server.thaw()
         thawed_at = time.time()
+        if missing:
+            say(
+                f"  {missing} of {len(names)} still not CRITICAL in Icinga 2 {limit:g} s after "
+                f"the freeze; goal <= the interval {monitor.interval:g} s + the RPC deadline "
+                f"{deadline:g} s = {goal:g} s: MISSED (load {load()})"
+            )
+        else:
+            frozen, judged, spread = self.last_first(monitor, down, frozen_at)
+            say(
+                f"  all {len(names)} CRITICAL in Icinga 2 {frozen:.3f} s after the freeze "
+                f"(judged by {judged:.3f} s); goal <= the interval {monitor.interval:g} s + the "
+                f"RPC deadline {deadline:g} s = {goal:g} s: {verdict(frozen <= goal)} "
+                f"(load {load()})"
+            )
+            say(spread)
+        self.results.caught_up(thawed_at, monitor)
+        before = self.results.processed_between(frozen_at - 10, frozen_at, but=host) / 10
+        during = self.results.processed_between(frozen_at, thawed_at, but=host)
         say(
-            f"  all {len(names)} CRITICAL in Icinga 2 {frozen:.3f} s after the freeze (judged "
-            f"by {judged:.3f} s); goal <= the interval {monitor.interval:g} s + the RPC deadline "
-            f"{deadline:g} s = {goal:g} s: {verdict(frozen <= goal)} (load {load()})"
+            f"  results of the other servers' services processed by Icinga 2: {before:.0f}/s in "
+            f"the 10 s before the freeze, {during / (thawed_at - frozen_at):.0f}/s while frozen"
         )
-        say(spread)
-        self.wait_states(monitor, host, servers.truth(index), 120)
+        missing = self.wait_states(monitor, host, servers.truth(index), 120)
+        if missing:
+            say(f"  {missing} of {len(names)} not as before 120 s after the thaw: MISSED")
+            self.report.fault(f"{missing} services of a thawed server never read right again")
+            return
         thawed, judged, spread = self.last_first(monitor, servers.truth(index), thawed_at)
         say(
             f"  all as before again {thawed:.3f} s after the thaw (judged by {judged:.3f} s; "
@@ -655,6 +731,16 @@ class Bench:
         return used.cpu * COMPARE_INTERVAL / used.wall
 
 
+def backoff_step(down: float) -> float:
+    """The reconnect back-off's step in progress ``down`` seconds after the first failure
+    (the monitor's policy: 1 s, then 1.6 times longer each time, up to the cap)."""
+    step, start = BASE, 0.0
+    while start + step <= down:
+        start += step
+        step = min(step * FACTOR, CAP)
+    return step
+
+
 def process_cpu(argv: Sequence[str], rounds: int, codes: Iterable[int] = (0,)) -> float:
     """The median user + system seconds of ``argv`` run as a process ``rounds`` times,
     after one run that is not counted (it fills the page cache)."""
@@ -678,14 +764,15 @@ def process_cpu(argv: Sequence[str], rounds: int, codes: Iterable[int] = (0,)) -
 
 def watching(bench: Bench) -> None:
     """Idle, changes and a killed server, with no heartbeat due."""
-    monitor = bench.start(3600)
+    monitor = bench.start(bench.args.idle_interval)
     try:
         bench.settle(monitor, 6.0, 60)
         bench.idle(monitor)
         bench.changes(monitor)
         bench.kill(monitor)
     finally:
-        bench.finish(monitor, "first monitor")
+        peak = bench.finish(monitor, "first monitor")
+    bench.floor(peak)
 
 
 def heartbeats(bench: Bench) -> None:
@@ -744,6 +831,14 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=20)
     parser.add_argument("--services", type=int, default=500, help="services per server")
     parser.add_argument("--idle", type=float, default=30, help="seconds of the idle window")
+    parser.add_argument(
+        "--idle-interval",
+        type=float,
+        default=7 * 86400,
+        metavar="SECONDS",
+        help="the first monitor's --interval (default a week): it spreads each line's first "
+        "heartbeat over one interval, so that 3600 would still run about 3 a second",
+    )
     parser.add_argument("--rate", type=float, default=100, help="changes a second")
     parser.add_argument("--changes-for", type=float, default=30, metavar="SECONDS")
     parser.add_argument(
@@ -759,6 +854,7 @@ def main() -> int:
     parser.add_argument("--go-probe", metavar="PATH", help="the Go grpc_health_probe binary")
     parser.add_argument("--compare-rounds", type=int, default=20, metavar="N")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--bare-streams", help=argparse.SUPPRESS)
     parser.add_argument(
         "--only",
         action="append",
@@ -767,6 +863,8 @@ def main() -> int:
         "when asked for with --soak and --compare",
     )
     args = parser.parse_args()
+    if args.bare_streams:
+        bare_streams(args.bare_streams.split(","), args.services, STREAMS_PER_CONNECTION)
     if shutil.which("icinga2") is None and not Path("/usr/sbin/icinga2").exists():
         print("bench/monitor.py needs Icinga 2 (apt-get install icinga2)", file=sys.stderr)
         return 1

@@ -141,30 +141,30 @@ def _tree(pid: int) -> list[int]:
 
 
 class OthersWindow:
-    """CPU seconds that groups of processes (with their children) use within a window:
-    what else ran on the machine's two cores while the monitor was measured."""
+    """CPU seconds that groups of processes use within a window: what else ran on the
+    machine's cores while the monitor was measured. A group named in ``trees`` counts
+    its processes' children too (Icinga 2 runs its daemon under an umbrella process)."""
 
-    def __init__(self, groups: dict[str, list[int]]) -> None:
+    def __init__(self, groups: dict[str, list[int]], trees: frozenset[str] = frozenset()) -> None:
         self.started = time.monotonic()
-        self.groups = {name: self._cpu(pids) for name, pids in groups.items()}
         self.pids = groups
+        self.trees = trees
+        self.before = {name: self._cpu(name) for name in groups}
 
-    @staticmethod
-    def _cpu(pids: list[int]) -> dict[int, float]:
+    def _cpu(self, name: str) -> dict[int, float]:
         found = {}
-        for pid in pids:
-            for one in _tree(pid):
+        for pid in self.pids[name]:
+            for one in _tree(pid) if name in self.trees else [pid]:
                 with contextlib.suppress(OSError):
                     found[one] = _process_cpu(one)
         return found
 
     def shares(self) -> str:
-        """``name N% of a core`` for each group, since the start."""
+        """``name N%`` (of one core) for each group, since the start."""
         wall = time.monotonic() - self.started
         said = []
-        for name, before in self.groups.items():
-            now = self._cpu(self.pids[name])
-            used = sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+        for name, before in self.before.items():
+            used = sum(cpu - before.get(pid, 0.0) for pid, cpu in self._cpu(name).items())
             said.append(f"{name} {used / wall * 100:.0f}%")
         return ", ".join(said)
 
@@ -268,11 +268,15 @@ class Results:
         with contextlib.suppress(Abort):
             wait_for(done, STREAM_GRACE, "the event stream", 0.2)
 
-    def processed_between(self, start: float, end: float) -> int:
+    def processed_between(self, start: float, end: float, but: str | None = None) -> int:
+        """How many results Icinga 2 processed from ``start`` to ``end`` (but those of
+        the services of host ``but``)."""
+        skip = None if but is None else but + "!"
         with self._lock:
             return sum(
                 1
-                for results in self.by_name.values()
+                for name, results in self.by_name.items()
+                if skip is None or not name.startswith(skip)
                 for result in results
                 if start <= result.processed < end
             )
@@ -451,3 +455,32 @@ class Monitor:
             code = self.process.wait(10)
         self._reader.join(10)
         return code
+
+
+# -- the floor -----------------------------------------------------------------------------
+
+
+def bare_streams(addresses: list[str], services: int, per_connection: int) -> None:
+    """Open a grpc.aio Watch stream per service on each address, ``per_connection`` to a
+    channel, as the monitor does; print the RSS once each brought its first message,
+    then wait for standard input to close. What grpcio alone holds for so many streams."""
+    import asyncio
+
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async def run() -> None:
+        calls = []
+        for address in addresses:
+            for first in range(0, services, per_connection):
+                options = [("grpc.use_local_subchannel_pool", 1)]
+                stub = health_pb2_grpc.HealthStub(grpc.aio.insecure_channel(address, options))
+                for number in range(first, min(services, first + per_connection)):
+                    request = health_pb2.HealthCheckRequest(service=f"svc{number}")
+                    calls.append(stub.Watch(request).__aiter__())
+        await asyncio.gather(*(call.__anext__() for call in calls))
+        print(f"{len(calls)} {rss_mib(os.getpid()):.1f}", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+    asyncio.run(run())
+    os._exit(0)

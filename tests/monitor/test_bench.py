@@ -62,6 +62,7 @@ def test_the_watching_fleet_benchmark_runs_every_phase_and_loses_nothing() -> No
         "Idle",
         "Changes",
         "Killed server",
+        "Memory floor",
         "Start-up",
         "Heartbeats",
         "Frozen server",
@@ -75,6 +76,7 @@ def test_the_watching_fleet_benchmark_runs_every_phase_and_loses_nothing() -> No
     assert re.search(r"\n  30 changes \(0 skipped: no service free\), told the server", report)
     assert "\n  lost (never in Icinga 2): 0\n" in report
     assert "\n  all 20 CRITICAL in Icinga 2 " in report
+    assert re.search(r"\n  40 streams, 100 to a connection: RSS [0-9.]+ MiB", report)
     assert re.search(r"\n  [0-9]+ changes, [0-9]+ restarts; latency .*; lost 0 \(load", report)
     assert "\n  final states: 40 of 40 right in Icinga 2 " in report
     assert report.count("; exit code 0; tracebacks 0\n") == 4
