@@ -141,7 +141,7 @@ def test_results_wait_while_the_api_is_away_and_the_latest_arrives_when_it_is_ba
         wait_for_state(icinga2_api, name, 2, "service 'orders' is UNKNOWN")
         assert fleet.line("icinga2-api: delivering again", after=lines)
     finally:
-        relay.down()
+        relay.close()
 
 
 def test_results_wait_while_no_process_reads_the_pipe(
