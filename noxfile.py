@@ -1,9 +1,11 @@
 """The test suite on the oldest and the newest Python the package is tested on.
 
 Layer: build tooling. ``.ci/run`` runs these sessions before the README's test command, which
-runs the whole suite on the machine's own Python. They leave out the slow end-to-end tests and
-tests/collection/ (ansible-test and the collection tarball, which test the collection rather
-than the Python that runs pytest), to keep CI short. Run ``nox`` from the repository
+runs the whole suite on the machine's own Python. They leave out, to keep CI short, what tests
+the same things on any Python: the slow end-to-end tests, tests/collection/ (ansible-test and
+the collection tarball, which test the collection rather than the Python that runs pytest),
+tests/daemons/ (the shipped configurations, read by Icinga 2 and Nagios) and tests/docs/ (the
+commands of the pages). The README's command runs all of them. Run ``nox`` from the repository
 root with python3.10 and python3.13 on PATH, or ``nox -s tests-3.13`` for one of them;
 arguments after ``--`` go to pytest.
 """
@@ -21,7 +23,8 @@ PYTHONS = ["3.10", "3.13"]
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Every test but the slow ones and the Ansible collection's tool runs."""
+    """Every test but the slow ones, the Ansible collection's tool runs, the daemons' and the
+    docs'."""
     # The versions CI pins (constraints.txt); its markers pick each Python's lines.
     session.install("-c", "constraints.txt", "-e", ".[test]")
     session.run(
@@ -31,6 +34,8 @@ def tests(session: nox.Session) -> None:
         "-m",
         "not slow",
         "--ignore=tests/collection",
+        "--ignore=tests/daemons",
+        "--ignore=tests/docs",
         # Sessions may run at once (.ci/run does): no shared .pytest_cache to write.
         "-p",
         "no:cacheprovider",
