@@ -14,6 +14,7 @@ from support.daemons.icinga2 import icinga2_binary, make_data_dir, validate
 from support.daemons.nagios import OBJECTS, _main_config, nagios4_binary
 from support.daemons.process import find_binary
 from support.daemons.prometheus import promtool_binary
+from support.pages import fenced
 from support.paths import BIN, FLEET, ROOT
 from support.servers import closed_port, demo_serving
 
@@ -29,21 +30,7 @@ CONTRIB = ROOT / "contrib"
 
 
 def blocks(kind: str) -> list[str]:
-    """The page's fenced blocks of one language ("" for plain ones), in order."""
-    found: list[str] = []
-    language: str | None = None
-    lines: list[str] = []
-    for line in DOC.read_text().splitlines(keepends=True):
-        if language is None:
-            if line.startswith("```"):
-                language, lines = line[3:].strip(), []
-        elif line.strip() == "```":
-            if language == kind:
-                found.append("".join(lines))
-            language = None
-        else:
-            lines.append(line)
-    return found
+    return fenced(DOC, kind)
 
 
 def run(argv: list[str]) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 from support.daemons.process import find_binary
+from support.pages import fenced
 from support.paths import BIN, FLEET, ROOT
 from support.servers import closed_port, demo_serving
 
@@ -27,21 +28,7 @@ DURATION = re.compile(r"\d+\.\d+s\b")
 
 
 def blocks(kind: str) -> list[str]:
-    """The page's fenced blocks of one language ("" for plain ones), in order."""
-    found: list[str] = []
-    language: str | None = None
-    lines: list[str] = []
-    for line in DOC.read_text().splitlines(keepends=True):
-        if language is None:
-            if line.startswith("```"):
-                language, lines = line[3:].strip(), []
-        elif line.strip() == "```":
-            if language == kind:
-                found.append("".join(lines))
-            language = None
-        else:
-            lines.append(line)
-    return found
+    return fenced(DOC, kind)
 
 
 def test_the_pages_example_prints_what_the_page_shows(tmp_path: Path) -> None:

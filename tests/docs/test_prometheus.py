@@ -15,6 +15,7 @@ import yaml
 from support.daemons.prometheus import PrometheusServer, promtool_binary
 from support.exporting import SERVING, RunningExporter
 from support.health_process import HealthProcess
+from support.pages import fenced
 from support.paths import ROOT
 from support.watching import WatchingFleet
 
@@ -36,8 +37,7 @@ DOCUMENTED_TARGETS = ["api-1.example.internal:50051", "api-2.example.internal:50
 
 
 def blocks(kind: str) -> list[str]:
-    """The page's fenced blocks of one language, in order."""
-    return re.findall(rf"^```{kind}\n(.*?)^```$", PAGE.read_text(), re.S | re.M)
+    return fenced(PAGE, kind)
 
 
 def scrape_config(exporter: str, target: str) -> dict[str, Any]:

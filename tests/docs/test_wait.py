@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from support.pages import fenced
 from support.paths import BIN, ROOT
 from support.servers import closed_port
 
@@ -35,7 +36,7 @@ LATE = 2.0
 
 
 def blocks(page: str, language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", (DOCS / page).read_text(), re.DOTALL)
+    return fenced(DOCS / page, language)
 
 
 def yaml_block(page: str, key: str) -> Any:
