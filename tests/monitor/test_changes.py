@@ -86,6 +86,8 @@ def test_a_blip_shorter_than_any_interval_is_seen(
     server = health_process(["orders"])
     fleet = watching(f"web1!orders: -H {server.address} -s orders\n", interval=3600)
     fleet.started(["web1!orders"])
+    # The first state comes from the first Check: the blip must wait for the stream.
+    assert server.watched("orders") == 1
     before = len(fleet.events)
     server.set("orders", "NOT_SERVING")
     server.set("orders", "SERVING")

@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -106,6 +107,21 @@ class HealthProcess:
         self.process.stdin.flush()
         self.statuses[service] = status
 
+    def watched(self, service: str, timeout: float = 10.0) -> int:
+        """Wait until the server holds a Watch stream of ``service``; how many it holds.
+
+        A monitor may report a line's first state from its first Check a moment before its
+        Watch stream is open; a change the server makes meanwhile reaches no stream.
+        """
+        assert self.process is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        self.process.stdin.write(f"watched {service or '-'} {timeout}\n")
+        self.process.stdin.flush()
+        words = self.process.stdout.readline().split()
+        assert words[:1] == ["watched"], words
+        return int(words[1])
+
     def kill(self) -> None:
         """SIGKILL: the connections end with a reset, nothing is said first."""
         assert self.process is not None
@@ -156,12 +172,22 @@ def _serve(argv: Sequence[str]) -> None:
     parser.add_argument("services", nargs="*")
     args = parser.parse_args(argv)
 
+    watching: dict[str, int] = {}
+    changed = threading.Condition()
+
+    def count(service: str, step: int) -> None:
+        with changed:
+            watching[service] = watching.get(service, 0) + step
+            changed.notify_all()
+
     class Servicer(health.HealthServicer):
         def Watch(self, request, context, send_response_callback=None):
             if args.watch == "unimplemented":
                 context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
             if args.watch == "once":
                 return iter([self.Check(request, context)])
+            count(request.service, 1)
+            context.add_callback(lambda: count(request.service, -1))
             return super().Watch(request, context, send_response_callback)
 
     options = []
@@ -190,6 +216,11 @@ def _serve(argv: Sequence[str]) -> None:
         if len(words) == 3 and words[0] == "set":
             name = "" if words[1] == "-" else words[1]
             servicer.set(name, getattr(health_pb2.HealthCheckResponse, words[2]))
+        elif len(words) == 3 and words[0] == "watched":
+            name = "" if words[1] == "-" else words[1]
+            with changed:
+                changed.wait_for(lambda name=name: watching.get(name, 0) > 0, float(words[2]))
+                print(f"watched {watching.get(name, 0)}", flush=True)
     server.stop(None)
 
 
