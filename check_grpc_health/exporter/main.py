@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import threading
 from typing import TYPE_CHECKING, NoReturn
 
 from check_grpc_health import __version__
@@ -27,7 +26,7 @@ from check_grpc_health.exporter.options import (
     start,
     url,
 )
-from check_grpc_health.signals import release_signals
+from check_grpc_health.signals import HELD_SIGNALS
 from check_grpc_health.text import clean_text
 
 if TYPE_CHECKING:
@@ -64,22 +63,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Console script entry point."""
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     arguments = sys.argv[1:] if argv is None else list(argv)
-    stopping = threading.Event()
-    hangups: list[int] = []
-    stopped_by: list[str] = []
-
-    def stop(signum: int, frame: object) -> None:
-        stopped_by.append(signal.Signals(signum).name)
-        stopping.set()
-
-    def hangup(signum: int, frame: object) -> None:
-        hangups.append(signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGHUP, hangup)
-    release_signals()  # held since start-up by the console script (see signals.py)
+    # SIGTERM and SIGINT are held since start-up (see signals.py); SIGHUP joins them before
+    # any thread starts, so every thread blocks all three and the main thread takes them
+    # with sigwait. A handler would run only once the main thread ran Python again, and a
+    # signal the kernel gave to a server's thread left it asleep in its wait (seen: the
+    # exporter did not stop within 10 s of a SIGTERM).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP})
     try:
         settings = exporter_settings(_parser().parse_args(arguments))
         assert settings is not None  # --listen is required
@@ -91,15 +80,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         sys.exit(UNKNOWN)
     _say(f"serving /metrics and /probe on {url(server, settings)}")
     while True:
-        stopping.wait()
-        stopping.clear()
-        if stopped_by:
+        signum = signal.sigwait({*HELD_SIGNALS, signal.SIGHUP})
+        if signum != signal.SIGHUP:
             break
-        while hangups:
-            hangups.pop()
-            settings = reload_modules(settings, endpoints, _say) or settings
+        settings = reload_modules(settings, endpoints, _say) or settings
     server.shutdown()
     server.server_close()
-    _say(f"stopped by {stopped_by[0]}")
+    _say(f"stopped by {signal.Signals(signum).name}")
     sys.stdout.flush()
     os._exit(0)
